@@ -1,0 +1,163 @@
+# Persistent state: the one place for values that must outlive deep sleep or a power cut.
+#
+# RTC memory (kept through deep sleep and resets, lost with power) holds everything and is written cheaply.
+# Flash holds durable values and counter ceilings in two slots, state.0 and state.1, each one record:
+#   b"CNS1" | seq u32 | len u16 | JSON | sha256(all before)[:4]
+# A write goes to the slot not holding the newest valid record, so a power cut mid-write leaves that record
+# intact: a reader gets the old state or the new one, never a mix.
+#
+# Counters (FCntUp, DevNonce, ...) are reserved ahead: flash stores a ceiling every value below which may have
+# been used; RTC memory the exact next value. After a power cut the counter resumes at the ceiling, so no value
+# is ever used twice, and flash is written once per `reserve` values instead of once per value.
+import json
+import hashlib
+import machine
+from micropython import const
+
+_RTC_MAGIC = b"CNR1"
+_FLASH_MAGIC = b"CNS1"
+_HDR = const(10)
+_SUM = const(4)
+
+
+def _sum(data):
+    return hashlib.sha256(data).digest()[:_SUM]
+
+
+class Store:
+    def __init__(self, path="state", rtc=None):
+        self._path = path
+        self._rtc = rtc if rtc is not None else machine.RTC()
+        self._seq = 0
+        self._slot = -1
+        self._dirty_flash = False
+        self.flash_writes = 0
+        self._durable = {}  # key -> value, and "#name" -> counter ceiling
+        self._data = {}  # everything, durable or not; counters as "#name" -> next value
+        self._load_flash()
+        self.from_rtc = self._load_rtc()
+        if not self.from_rtc:
+            self._data = dict(self._durable)
+
+    # -- loading
+
+    def _read_slot(self, i):
+        try:
+            with open("%s.%d" % (self._path, i), "rb") as f:
+                raw = f.read()
+        except OSError:
+            return None
+        if len(raw) < _HDR + _SUM or raw[:4] != _FLASH_MAGIC:
+            return None
+        n = int.from_bytes(raw[8:10], "little")
+        if len(raw) != _HDR + n + _SUM or _sum(raw[: _HDR + n]) != raw[_HDR + n :]:
+            return None
+        try:
+            return int.from_bytes(raw[4:8], "little"), json.loads(raw[_HDR : _HDR + n])
+        except ValueError:
+            return None
+
+    def _load_flash(self):
+        best = None
+        for i in (0, 1):
+            rec = self._read_slot(i)
+            if rec is not None and (best is None or rec[0] > best[0]):
+                best = (rec[0], rec[1], i)
+        if best is not None:
+            self._seq, self._durable, self._slot = best
+
+    def _load_rtc(self):
+        try:
+            raw = self._rtc.memory()
+        except Exception:
+            return False
+        if len(raw) < 8 or raw[:4] != _RTC_MAGIC or _sum(raw[8:]) != raw[4:8]:
+            return False
+        try:
+            self._data = json.loads(raw[8:])
+        except ValueError:
+            return False
+        return True
+
+    # -- values
+
+    def get(self, key, default=None):
+        return self._data.get(key, default)
+
+    def set(self, key, value, durable=False):
+        self._data[key] = value
+        if durable and self._durable.get(key) != value:
+            self._durable[key] = value
+            self._dirty_flash = True
+
+    def delete(self, key):
+        self._data.pop(key, None)
+        if key in self._durable:
+            del self._durable[key]
+            self._dirty_flash = True
+
+    # -- counters
+
+    def peek(self, name):
+        k = "#" + name
+        return self._data.get(k, self._durable.get(k, 0))
+
+    def next(self, name, reserve=16):
+        """The next value of a counter, never returned before, even across power cuts."""
+        k = "#" + name
+        v = self._data.get(k, self._durable.get(k, 0))
+        if v >= self._durable.get(k, 0):
+            # Out of reserved values: move the ceiling on flash before the value is used.
+            self._durable[k] = v + reserve
+            self._dirty_flash = True
+            self._write_flash()
+        self._data[k] = v + 1
+        self._write_rtc()
+        return v
+
+    def ensure_at_least(self, name, value):
+        """Raise a counter (e.g. FCntUp after a downlink tells the server's view): never lowers it."""
+        k = "#" + name
+        if self.peek(name) < value:
+            self._data[k] = value
+            if self._durable.get(k, 0) < value:
+                self._durable[k] = value
+                self._dirty_flash = True
+
+    # -- persistence
+
+    def _write_rtc(self):
+        body = json.dumps(self._data).encode()
+        try:
+            self._rtc.memory(_RTC_MAGIC + _sum(body) + body)
+        except ValueError:
+            pass  # larger than RTC memory: flash alone keeps the durable part
+
+    def _write_flash(self):
+        body = json.dumps(self._durable).encode()
+        slot = 1 - self._slot if self._slot >= 0 else 0
+        seq = self._seq + 1
+        rec = _FLASH_MAGIC + seq.to_bytes(4, "little") + len(body).to_bytes(2, "little") + body
+        rec += _sum(rec)
+        with open("%s.%d" % (self._path, slot), "wb") as f:
+            f.write(rec)
+        self._seq, self._slot = seq, slot
+        self._dirty_flash = False
+        self.flash_writes += 1
+
+    def save(self):
+        """Before sleeping: everything to RTC memory, durable changes to flash."""
+        if self._dirty_flash:
+            self._write_flash()
+        self._write_rtc()
+
+    def wipe(self):
+        import os
+
+        for i in (0, 1):
+            try:
+                os.remove("%s.%d" % (self._path, i))
+            except OSError:
+                pass
+        self._rtc.memory(b"")
+        self.__init__(self._path, self._rtc)

@@ -1,0 +1,559 @@
+"""The emulated board's supervisor: runs unmodified firmware under the MicroPython unix port, wake after wake.
+
+The firmware sees the shims in `hil/mpy` (`machine`, `time`, `select`) and talks through them to this process,
+which owns virtual time, the device models, the world they measure, and the event log. Two modes:
+
+- ``process``: one interpreter process per wake, as a board reboots out of deep sleep (fidelity).
+- ``inprocess``: one interpreter; after deep sleep the firmware's modules are dropped and main.py runs again
+  (speed: several hundred wakes a second).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from citynode import boards as boards_mod
+from citynode.mpy import compile_file
+from citynode.paths import FIRMWARE_DIR
+from hil import devices as devices_mod
+from hil.launcher import CACHE_DIR, micropython_command
+from hil.worlds import World, make_world
+
+SHIM_DIR = Path(__file__).resolve().parent / "mpy"
+
+EXIT_DEEPSLEEP, EXIT_RESET, EXIT_WATCHDOG, EXIT_POWERCUT, EXIT_HALT = 42, 43, 44, 45, 46
+PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
+TIMER_WAKE = 4
+BOOT_TIME_US = 300_000  # a reset or power-on takes this long before main.py runs again
+DEFAULT_START = "2026-09-07T00:00:00+00:00"  # a Monday in term time
+
+
+class EmulatorError(RuntimeError):
+    pass
+
+
+class BoardHalted(EmulatorError):
+    """The firmware stopped (uncaught exception or main.py returned with no watchdog): a dead node."""
+
+
+@dataclass
+class RunResult:
+    wakes: int = 0
+    boots: int = 0
+    virtual_s: float = 0.0
+    wall_s: float = 0.0
+    outcomes: dict = field(default_factory=dict)
+    halted: str | None = None
+
+
+def _us(dt: str | datetime | int | float) -> int:
+    if isinstance(dt, (int, float)):
+        return int(dt * 1_000_000)
+    if isinstance(dt, str):
+        dt = datetime.fromisoformat(dt)
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1_000_000)
+
+
+def _mpy_tree(src: Path, tag: str) -> Path:
+    """Compile every module under `src` to .mpy once; return the directory to put on MICROPYPATH."""
+    h = __import__("hashlib").sha256()
+    files = sorted(p for p in src.rglob("*.py") if "__pycache__" not in p.parts)
+    for p in files:
+        h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes() + b"\0")
+    out = CACHE_DIR / f"{tag}-x64-{h.hexdigest()[:16]}"
+    if (out / ".complete").exists():
+        return out
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{tag}-", dir=CACHE_DIR))
+    for p in files:
+        rel = p.relative_to(src)
+        if len(rel.parts) == 1 and rel.name in ("main.py", "boot.py"):
+            continue
+        compile_file(p, tmp / rel.with_suffix(".mpy"), "x64", CACHE_DIR / "mpy")
+    (tmp / ".complete").write_text("")
+    try:
+        os.replace(tmp, out)
+    except OSError:  # another process built it first
+        __import__("shutil").rmtree(tmp, ignore_errors=True)
+    return out
+
+
+class EventLog:
+    """Every effect of the board, as dicts with a virtual timestamp `t` (unix seconds); optionally JSONL."""
+
+    def __init__(self, path: str | Path | None = None):
+        self.events: list[dict] = []
+        self._file = open(path, "w") if path else None  # noqa: SIM115 - closed by close()
+        self.listeners: list[Callable[[dict], None]] = []
+
+    def add(self, ev: dict):
+        self.events.append(ev)
+        if self._file:
+            self._file.write(json.dumps(ev) + "\n")
+        for fn in self.listeners:
+            fn(ev)
+
+    def of(self, kind: str) -> list[dict]:
+        return [e for e in self.events if e["type"] == kind]
+
+    def close(self):
+        if self._file:
+            self._file.close()
+            self._file = None
+
+
+class EmulatedBoard:
+    def __init__(
+        self,
+        board: str | dict = "heltec-wifi-lora32-v3",
+        app: str = "counter",
+        *,
+        flash_dir: str | Path | None = None,
+        config: dict | None = None,
+        world: World | str | None = None,
+        mode: str = "inprocess",
+        start: str | datetime | int = DEFAULT_START,
+        heap_kb: int | None = None,
+        event_log: str | Path | None = None,
+        hang_timeout_s: float = 20.0,
+        unique_id: bytes | None = None,
+        firmware_dir: Path | None = None,
+        compiled: bool = True,
+        seed: int = 0,
+    ):
+        if mode not in ("inprocess", "process"):
+            raise ValueError("mode is 'inprocess' or 'process'")
+        self.board = boards_mod.load(board) if isinstance(board, str) else board
+        self.app = app
+        self.mode = mode
+        self.seed = seed
+        self.hang_timeout_s = hang_timeout_s
+        self.heap_kb = heap_kb or boards_mod.emulator_heap_kb(self.board)
+        self.firmware_dir = Path(firmware_dir or FIRMWARE_DIR)
+        self.compiled = compiled
+        self._tmp = None
+        if flash_dir is None:
+            self._tmp = tempfile.TemporaryDirectory(prefix="citynode-flash-")
+            flash_dir = self._tmp.name
+        self.flash = Path(flash_dir)
+        self.flash.mkdir(parents=True, exist_ok=True)
+        self.t_us = _us(start)
+        self.start_us = self.t_us
+        self.unique_id = unique_id or bytes.fromhex("f412fa4a5b7c")
+        self.log = EventLog(event_log)
+        self.world = make_world(world, start_us=self.t_us, seed=seed) if not isinstance(world, World) else world
+        # Survives deep sleep and resets; lost on a power cut.
+        self.rtc_memory = b""
+        self.rtc_offset_us = -self.t_us  # an unset RTC reads 1970-01-01 at power-on
+        self.reset_cause = PWRON_RESET
+        self.wake_reason = 0
+        self.powercut_after_bytes = -1
+        self.pins: dict = {}
+        self.held: set = set()
+        self.wdt_running = False
+        self.halted: str | None = None
+        self.radio = None  # set by the LoRaWAN layer: an object with handle(op, msg, board) -> dict
+        self.handlers: dict[str, Callable[[dict], dict]] = {
+            "boot": self._on_boot,
+            "i2c": self._on_i2c,
+            "i2c_scan": self._on_i2c_scan,
+            "spi": self._on_spi,
+            "uart_write": self._on_uart_write,
+            "uart_read": self._on_uart_read,
+            "adc": self._on_adc,
+            "pin_read": self._on_pin_read,
+            "pulse": self._on_pulse,
+            "i2s_read": self._on_i2s_read,
+        }
+        self._leds = self._led_map()
+        self.devices = devices_mod.attach(self)
+        self._prepare_flash(config)
+        self._proc = None
+
+    # ---------------------------------------------------------------- set-up
+
+    def _led_map(self) -> dict:
+        leds = {}
+        for name, led in self.board.get("leds", {}).items():
+            leds[led["pin"]] = (name, led.get("active_low", False))
+        for name, led in self.board["apps"].get(self.app, {}).get("leds", {}).items():
+            leds[led["pin"]] = (name, led.get("active_low", False))
+        return leds
+
+    def _prepare_flash(self, config: dict | None):
+        """The board's flash as a node has it after deploy and provisioning."""
+        (self.flash / "main.py").write_bytes((self.firmware_dir / "main.py").read_bytes())
+        (self.flash / "board.json").write_text(json.dumps(self.board))
+        cfg_path = self.flash / "config.json"
+        if config is not None or not cfg_path.exists():
+            cfg = {"app": self.app}
+            cfg.update(config or {})
+            cfg_path.write_text(json.dumps(cfg))
+
+    def config(self) -> dict:
+        return json.loads((self.flash / "config.json").read_text())
+
+    def _micropypath(self) -> str:
+        if self.compiled:
+            fw = _mpy_tree(self.firmware_dir, "fw")
+            shims = _mpy_tree(SHIM_DIR, "shims")
+        else:
+            fw, shims = self.firmware_dir, SHIM_DIR
+        return f"{shims}:{fw}:.frozen"
+
+    # ---------------------------------------------------------------- events
+
+    def emit(self, kind: str, t_us: int | None = None, **fields):
+        ev = {"t": round((self.t_us if t_us is None else t_us) / 1e6, 6), "type": kind}
+        ev.update(fields)
+        self.log.add(ev)
+        return ev
+
+    @property
+    def events(self) -> list[dict]:
+        return self.log.events
+
+    def _set_pin(self, pin, value, t_us):
+        old = self.pins.get(pin, 0)
+        self.pins[pin] = value
+        if pin in self._leds and value != old:
+            name, active_low = self._leds[pin]
+            self.emit("led", t_us, name=name, on=bool(value) != active_low)
+
+    # ---------------------------------------------------------------- handlers (firmware -> world)
+
+    def _on_boot(self, msg):
+        self.wdt_running = False
+        info = {
+            "t": self.t_us,
+            "rtc_offset_us": self.rtc_offset_us,
+            "rtc_memory": self.rtc_memory.hex(),
+            "reset_cause": self.reset_cause,
+            "wake_reason": self.wake_reason,
+            "unique_id": self.unique_id.hex(),
+            "board": {"id": self.board["id"], "rtc_memory_bytes": self.board["rtc_memory_bytes"]},
+            "input_pins": sorted(devices_mod.input_pins(self), key=str),
+            "powercut_after_bytes": self.powercut_after_bytes,
+        }
+        self.powercut_after_bytes = -1
+        self.emit("boot", reset_cause=self.reset_cause)
+        return info
+
+    def _bus_name(self, kind: str, bus: dict) -> str | None:
+        for name, spec in self.board.get(kind, {}).items():
+            if bus.get("id", -1) >= 0 and bus["id"] == spec["id"] and bus.get("scl") in (None, spec.get("scl")):
+                return name
+            if bus.get("scl") is not None and bus.get("scl") == spec.get("scl") and bus.get("sda") == spec.get("sda"):
+                return name
+            if kind == "uart" and bus.get("tx") is not None and bus.get("tx") == spec.get("tx"):
+                return name
+        return None
+
+    def _device(self, kind, bus, addr=None):
+        name = self._bus_name(kind, bus)
+        return self.devices.get((name, addr))
+
+    def _on_i2c(self, msg):
+        dev = self._device("i2c", msg["bus"], msg["addr"])
+        t = msg["t"]
+        if dev is None or dev.fault == "absent":
+            return {"error": "ENODEV"}
+        if dev.fault == "stuck":
+            return {"error": "ETIMEDOUT"}
+        if dev.fault == "nack":
+            return {"error": "ENODEV"}
+        w = bytes.fromhex(msg["w"])
+        if w and not dev.write(w, t):
+            return {"error": "ENODEV"}  # NACK, as the ESP32 port reports it
+        data = b""
+        if msg["r"]:
+            data = dev.read(msg["r"], t)
+            if data is None:
+                return {"error": "ENODEV"}
+            if dev.fault == "garbage":
+                data = bytes((b * 7 + 13) & 0xFF for b in data)
+        return {"ack": True, "data": data.hex()}
+
+    def _on_i2c_scan(self, msg):
+        name = self._bus_name("i2c", msg["bus"])
+        found = sorted(a for (b, a), d in self.devices.items() if b == name and d.fault not in ("absent", "stuck"))
+        return {"found": found}
+
+    def _on_spi(self, msg):
+        return {"data": "ff" * (len(msg["w"]) // 2)}
+
+    def _on_uart_write(self, msg):
+        dev = self._device("uart", msg["bus"])
+        if dev is not None and dev.fault != "absent":
+            dev.write(bytes.fromhex(msg["w"]), msg["t"])
+        return {}
+
+    def _on_uart_read(self, msg):
+        dev = self._device("uart", msg["bus"])
+        if dev is None or dev.fault == "absent":
+            return {"data": "", "waited_us": msg["wait_ms"] * 1000}
+        data, waited = dev.read_available(msg["t"], msg["wait_ms"] * 1000)
+        return {"data": data.hex(), "waited_us": waited}
+
+    def _on_adc(self, msg):
+        return {"uv": devices_mod.adc_read(self, msg["pin"], msg["t"])}
+
+    def _on_pin_read(self, msg):
+        return {"value": devices_mod.pin_read(self, msg["pin"], msg["t"])}
+
+    def _on_pulse(self, msg):
+        return {"us": devices_mod.pulse(self, msg["pin"], msg["level"], msg["timeout_us"], msg["t"])}
+
+    def _on_i2s_read(self, msg):
+        dev = self._device("i2s", msg["bus"])
+        if dev is None:
+            return {"data": "00" * msg["n"]}
+        return {"data": dev.read_samples(msg["n"], msg["bits"], msg["rate"], msg["t"]).hex()}
+
+    def _on_event(self, msg):
+        kind = msg["type"]
+        t = msg["t"]
+        if kind == "pin":
+            self._set_pin(msg["pin"], msg["value"], t)
+            return
+        if kind == "pin_hold":
+            (self.held.add if msg["hold"] else self.held.discard)(msg["pin"])
+            return
+        if kind == "wdt_start":
+            self.wdt_running = True
+        fields = {k: v for k, v in msg.items() if k not in ("op", "type", "t")}
+        self.emit(kind, t, **fields)
+
+    # ---------------------------------------------------------------- wake outcomes
+
+    def _after_end(self, msg) -> str:
+        outcome = msg["outcome"]
+        self.t_us = msg["t"]
+        self.rtc_memory = bytes.fromhex(msg["rtc_memory"])
+        self.rtc_offset_us = msg["rtc_offset_us"]
+        if outcome == "deepsleep":
+            ms = msg["ms"]
+            self.emit("sleep", ms=ms)
+            # Pins not held float back to their reset level while the chip sleeps.
+            for pin in list(self.pins):
+                if pin not in self.held and self.pins[pin]:
+                    self._set_pin(pin, 0, self.t_us)
+            self.t_us += ms * 1000
+            self.reset_cause, self.wake_reason = DEEPSLEEP_RESET, TIMER_WAKE
+        elif outcome in ("reset", "watchdog"):
+            self.emit(outcome, detail=msg.get("detail", "")[-500:])
+            self._all_pins_off()
+            self.t_us += BOOT_TIME_US
+            self.reset_cause = SOFT_RESET if outcome == "reset" else WDT_RESET
+            self.wake_reason = 0
+        else:
+            self.emit("halt", reason=outcome, detail=msg.get("detail", "")[-2000:])
+            self.halted = msg.get("detail") or outcome
+        return outcome
+
+    def _all_pins_off(self):
+        self.held.clear()
+        for pin in list(self.pins):
+            if self.pins[pin]:
+                self._set_pin(pin, 0, self.t_us)
+
+    def power_cut(self, off_s: float = 1.0):
+        """Power lost and back: RAM, RTC memory and the RTC's time are gone."""
+        self.emit("powercut", off_s=off_s)
+        self._all_pins_off()
+        self.rtc_memory = b""
+        self.t_us += int(off_s * 1e6)
+        self.rtc_offset_us = -self.t_us
+        self.reset_cause, self.wake_reason = PWRON_RESET, 0
+
+    # ---------------------------------------------------------------- process plumbing
+
+    def _spawn(self):
+        to_sup_r, to_sup_w = os.pipe()
+        to_fw_r, to_fw_w = os.pipe()
+        env = dict(os.environ)
+        env.update(
+            MICROPYPATH=self._micropypath(),
+            HIL_TX=str(to_sup_w),
+            HIL_RX=str(to_fw_r),
+            HIL_MODE=self.mode,
+        )
+        self._stdio = tempfile.TemporaryFile()
+        proc = subprocess.Popen(
+            [*micropython_command(), "-X", f"heapsize={self.heap_kb}k", "-m", "_hil_boot"],
+            cwd=self.flash,
+            env=env,
+            pass_fds=(to_sup_w, to_fw_r),
+            stdin=subprocess.DEVNULL,
+            stdout=self._stdio,
+            stderr=subprocess.STDOUT,
+        )
+        os.close(to_sup_w)
+        os.close(to_fw_r)
+        self._proc = proc
+        self._rfd = to_sup_r
+        self._wfd = to_fw_w
+        self._buf = b""
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._rfd, selectors.EVENT_READ)
+
+    def _close(self):
+        if self._proc is None:
+            return
+        for fd in (self._rfd, self._wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._sel.close()
+        if self._proc.poll() is None:
+            self._proc.kill()
+        self._proc.wait()
+        self._stdio.close()
+        self._proc = None
+
+    def _read_msg(self) -> dict | None:
+        while b"\n" not in self._buf:
+            if not self._sel.select(self.hang_timeout_s):
+                return {"op": "_hang"}
+            chunk = os.read(self._rfd, 65536)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def _reply(self, obj: dict):
+        body = json.dumps(obj).encode()
+        os.write(self._wfd, b"%07d\n" % len(body) + body)
+
+    def _exit_detail(self) -> str:
+        self._stdio.seek(0)
+        return self._stdio.read().decode(errors="replace")[-2000:]
+
+    def _serve_boot(self) -> str | None:
+        """Handle messages until this boot ends. Returns its outcome, or None if the process went away."""
+        while True:
+            msg = self._read_msg()
+            if msg is None:
+                return None
+            op = msg["op"]
+            if op == "ev":
+                self._on_event(msg)
+            elif op == "end":
+                return self._after_end(msg)
+            elif op == "_hang":
+                return "_hang"
+            else:
+                if op in self.handlers:
+                    handler = self.handlers[op]
+                elif op.startswith("lora_") and self.radio is not None:
+                    handler = lambda m: self.radio.handle(m["op"], m, self)  # noqa: E731
+                else:
+                    handler = lambda m: {"error": "EIO"}  # noqa: E731
+                try:
+                    reply = handler(msg)
+                except Exception as e:  # a model bug must not hang the firmware: report it loudly
+                    self._reply({"error": "EIO"})
+                    raise EmulatorError(f"device model failed on {op}: {e!r}") from e
+                self._reply(reply)
+
+    def _process_gone(self):
+        """The interpreter exited without saying how the boot ended: a power cut, a kill, or a crash."""
+        rc = self._proc.wait()
+        detail = self._exit_detail()
+        self._close()
+        if rc == EXIT_POWERCUT:
+            self.power_cut(off_s=1.0)
+            return "powercut"
+        self.emit("halt", reason="crash", detail=f"exit status {rc}: {detail}")
+        self.halted = f"interpreter exited with status {rc}: {detail}"
+        return "crash"
+
+    def _hang(self) -> str:
+        self._close()
+        if self.wdt_running:
+            self.emit("watchdog", detail="hung (wall-clock kill)")
+            self.t_us += BOOT_TIME_US
+            self.reset_cause = WDT_RESET
+            return "watchdog"
+        self.emit("halt", reason="hang", detail=f"no progress for {self.hang_timeout_s} s of wall time")
+        self.halted = "hang"
+        return "hang"
+
+    def boot_once(self) -> str:
+        """Run the board from now until its next deep sleep, reset, power loss or halt."""
+        if self.halted:
+            raise BoardHalted(self.halted)
+        if self._proc is None:
+            self._spawn()
+        outcome = self._serve_boot()
+        if outcome is None:
+            return self._process_gone()
+        if outcome == "_hang":
+            return self._hang()
+        if self.mode == "process" or outcome in ("halt", "exception"):
+            try:
+                self._proc.wait(timeout=self.hang_timeout_s)
+            except subprocess.TimeoutExpired:
+                pass
+            self._close()
+        return outcome
+
+    def run(self, *, hours: float | None = None, days: float | None = None, until_us: int | None = None,
+            wakes: int | None = None, stop: Callable[[EmulatedBoard], bool] | None = None) -> RunResult:
+        """Boot after boot until the virtual end time, a number of boots, or `stop(board)`; never past a halt."""
+        if hours is not None or days is not None:
+            until_us = self.t_us + int(((hours or 0) + 24 * (days or 0)) * 3600e6)
+        res = RunResult()
+        wall0 = time.perf_counter()
+        t0 = self.t_us
+        try:
+            while not self.halted:
+                if until_us is not None and self.t_us >= until_us:
+                    break
+                if wakes is not None and res.boots >= wakes:
+                    break
+                outcome = self.boot_once()
+                res.boots += 1
+                res.outcomes[outcome] = res.outcomes.get(outcome, 0) + 1
+                if outcome == "deepsleep":
+                    res.wakes += 1
+                if stop is not None and stop(self):
+                    break
+        finally:
+            if self.halted or self.mode == "process":
+                self._close()
+        res.halted = self.halted
+        res.virtual_s = (self.t_us - t0) / 1e6
+        res.wall_s = time.perf_counter() - wall0
+        return res
+
+    def close(self):
+        self._close()
+        self.log.close()
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def kill_now(self):
+        """Pull the plug on a running interpreter (tests use it from another thread)."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGKILL)

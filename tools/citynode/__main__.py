@@ -1,0 +1,3 @@
+from citynode.cli import main
+
+main()
