@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/citynode emulate --app classair --scenario school-day --plot demo-classair.png
+	$(BIN)/citynode emulate --app counter --hours 24
 
 test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest
