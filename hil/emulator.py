@@ -25,6 +25,7 @@ from pathlib import Path
 from citynode import boards as boards_mod
 from citynode.mpy import compile_file
 from citynode.paths import FIRMWARE_DIR
+
 from hil import devices as devices_mod
 from hil.launcher import CACHE_DIR, micropython_command
 from hil.worlds import World, make_world
@@ -153,7 +154,9 @@ class EmulatedBoard:
         self.start_us = self.t_us
         self.unique_id = unique_id or bytes.fromhex("f412fa4a5b7c")
         self.log = EventLog(event_log)
-        self.world = make_world(world, start_us=self.t_us, seed=seed) if not isinstance(world, World) else world
+        self.world = (
+            make_world(world, start_us=self.t_us, seed=seed) if not isinstance(world, World) else world
+        )
         # Survives deep sleep and resets; lost on a power cut.
         self.rtc_memory = b""
         self.rtc_offset_us = -self.t_us  # an unset RTC reads 1970-01-01 at power-on
@@ -181,6 +184,7 @@ class EmulatedBoard:
         self.devices = devices_mod.attach(self)
         self._prepare_flash(config)
         self._proc = None
+        self._pulled_plug = False
 
     # ---------------------------------------------------------------- set-up
 
@@ -226,11 +230,23 @@ class EmulatedBoard:
         return self.log.events
 
     def _set_pin(self, pin, value, t_us):
-        old = self.pins.get(pin, 0)
+        """value: 0/1 when the pin drives its output, None when it floats (input, reset, deep sleep)."""
+        old = self.pins.get(pin)
         self.pins[pin] = value
-        if pin in self._leds and value != old:
+        if pin in self._leds:
             name, active_low = self._leds[pin]
-            self.emit("led", t_us, name=name, on=bool(value) != active_low)
+            was_lit = old is not None and bool(old) != active_low
+            lit = value is not None and bool(value) != active_low
+            if lit != was_lit:
+                self.emit("led", t_us, name=name, on=lit)
+
+    def led_states(self) -> dict:
+        """Which LEDs are lit now, by name."""
+        out = {}
+        for pin, (name, active_low) in self._leds.items():
+            v = self.pins.get(pin)
+            out[name] = v is not None and bool(v) != active_low
+        return out
 
     # ---------------------------------------------------------------- handlers (firmware -> world)
 
@@ -253,9 +269,17 @@ class EmulatedBoard:
 
     def _bus_name(self, kind: str, bus: dict) -> str | None:
         for name, spec in self.board.get(kind, {}).items():
-            if bus.get("id", -1) >= 0 and bus["id"] == spec["id"] and bus.get("scl") in (None, spec.get("scl")):
+            if (
+                bus.get("id", -1) >= 0
+                and bus["id"] == spec["id"]
+                and bus.get("scl") in (None, spec.get("scl"))
+            ):
                 return name
-            if bus.get("scl") is not None and bus.get("scl") == spec.get("scl") and bus.get("sda") == spec.get("sda"):
+            if (
+                bus.get("scl") is not None
+                and bus.get("scl") == spec.get("scl")
+                and bus.get("sda") == spec.get("sda")
+            ):
                 return name
             if kind == "uart" and bus.get("tx") is not None and bus.get("tx") == spec.get("tx"):
                 return name
@@ -288,7 +312,9 @@ class EmulatedBoard:
 
     def _on_i2c_scan(self, msg):
         name = self._bus_name("i2c", msg["bus"])
-        found = sorted(a for (b, a), d in self.devices.items() if b == name and d.fault not in ("absent", "stuck"))
+        found = sorted(
+            a for (b, a), d in self.devices.items() if b == name and d.fault not in ("absent", "stuck")
+        )
         return {"found": found}
 
     def _on_spi(self, msg):
@@ -348,8 +374,8 @@ class EmulatedBoard:
             self.emit("sleep", ms=ms)
             # Pins not held float back to their reset level while the chip sleeps.
             for pin in list(self.pins):
-                if pin not in self.held and self.pins[pin]:
-                    self._set_pin(pin, 0, self.t_us)
+                if pin not in self.held and self.pins[pin] is not None:
+                    self._set_pin(pin, None, self.t_us)
             self.t_us += ms * 1000
             self.reset_cause, self.wake_reason = DEEPSLEEP_RESET, TIMER_WAKE
         elif outcome in ("reset", "watchdog"):
@@ -366,8 +392,8 @@ class EmulatedBoard:
     def _all_pins_off(self):
         self.held.clear()
         for pin in list(self.pins):
-            if self.pins[pin]:
-                self._set_pin(pin, 0, self.t_us)
+            if self.pins[pin] is not None:
+                self._set_pin(pin, None, self.t_us)
 
     def power_cut(self, off_s: float = 1.0):
         """Power lost and back: RAM, RTC memory and the RTC's time are gone."""
@@ -475,7 +501,8 @@ class EmulatedBoard:
         rc = self._proc.wait()
         detail = self._exit_detail()
         self._close()
-        if rc == EXIT_POWERCUT:
+        if rc == EXIT_POWERCUT or self._pulled_plug:
+            self._pulled_plug = False
             self.power_cut(off_s=1.0)
             return "powercut"
         self.emit("halt", reason="crash", detail=f"exit status {rc}: {detail}")
@@ -512,8 +539,15 @@ class EmulatedBoard:
             self._close()
         return outcome
 
-    def run(self, *, hours: float | None = None, days: float | None = None, until_us: int | None = None,
-            wakes: int | None = None, stop: Callable[[EmulatedBoard], bool] | None = None) -> RunResult:
+    def run(
+        self,
+        *,
+        hours: float | None = None,
+        days: float | None = None,
+        until_us: int | None = None,
+        wakes: int | None = None,
+        stop: Callable[[EmulatedBoard], bool] | None = None,
+    ) -> RunResult:
         """Boot after boot until the virtual end time, a number of boots, or `stop(board)`; never past a halt."""
         if hours is not None or days is not None:
             until_us = self.t_us + int(((hours or 0) + 24 * (days or 0)) * 3600e6)
@@ -554,6 +588,9 @@ class EmulatedBoard:
         self.close()
 
     def kill_now(self):
-        """Pull the plug on a running interpreter (tests use it from another thread)."""
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGKILL)
+        """Pull the plug: SIGKILL the running interpreter, which counts as a power cut (tests call it from
+        another thread, at random moments)."""
+        proc = self._proc
+        if proc is not None and proc.poll() is None:
+            self._pulled_plug = True
+            proc.send_signal(signal.SIGKILL)

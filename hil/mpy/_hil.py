@@ -14,9 +14,6 @@ EXIT_WATCHDOG = const(44)
 EXIT_POWERCUT = const(45)
 EXIT_HALT = const(46)
 
-# Board tick counters wrap at 2**30 ms (ESP32, RP2040, STM32); the unix port's at 2**62. We use the board's.
-TICKS_PERIOD = const(1 << 30)
-TICKS_MASK = const((1 << 30) - 1)
 # Reading a clock costs virtual time, so a loop that polls ticks until a timeout ends without real waiting.
 CLOCK_READ_COST_US = const(50)
 
@@ -110,11 +107,12 @@ def _check_watchdog():
         raise WatchdogReset()
 
 
-def ticks_us():
+def elapsed_us():
+    """Microseconds since boot, unwrapped; the time shim wraps it as a board's tick counters wrap."""
     global now_us
     now_us += CLOCK_READ_COST_US
     _check_watchdog()
-    return (now_us - boot_us) & TICKS_MASK
+    return now_us - boot_us
 
 
 def sleep_state():

@@ -7,6 +7,9 @@ import gc
 import io
 import builtins
 import _hil
+import _hil_asyncio
+
+sys.modules["_asyncio"] = _hil_asyncio  # asyncio's task queue on virtual time (see _hil_asyncio)
 import machine  # noqa: F401 - the shims stay loaded across in-process boots
 import time  # noqa: F401
 import select  # noqa: F401

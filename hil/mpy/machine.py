@@ -64,17 +64,28 @@ class Pin(PinBase):
         self.init(mode, pull, value=value, hold=hold)
 
     def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None, hold=None):
+        was_out = self._mode in (self.OUT, self.OPEN_DRAIN)
         if mode != -1:
             self._mode = mode
         if pull != -1:
             self._pull = pull
             if self._mode == self.IN and pull is not None:
                 self._value = 1 if pull == self.PULL_UP else 0
-        if hold is not None and hold != self._hold:
-            self._hold = hold
-            _hil.event("pin_hold", pin=self._id, hold=hold)
-        if value is not None:
-            self.value(value)
+        if hold is False and self._hold:
+            self._hold = False
+            _hil.event("pin_hold", pin=self._id, hold=False)
+        if value is not None and not self._hold:
+            self._value = 1 if value else 0
+        is_out = self._mode in (self.OUT, self.OPEN_DRAIN)
+        if is_out and (not was_out or value is not None):
+            # An output drives its latch level from the moment it is configured, as on the chips.
+            _hil.event("pin", pin=self._id, value=self._value)
+        elif was_out and not is_out:
+            _hil.event("pin", pin=self._id, value=None)
+        if hold and not self._hold:
+            # Set the level first, then latch it: the ESP32 port's order.
+            self._hold = True
+            _hil.event("pin_hold", pin=self._id, hold=True)
 
     def value(self, v=None):
         if v is None:
@@ -85,7 +96,7 @@ class Pin(PinBase):
         if self._hold:
             # A held pin keeps its level until hold is released, as on an ESP32.
             return None
-        if v != self._value or self._mode != self.OUT:
+        if v != self._value:
             self._value = v
             if self._mode in (self.OUT, self.OPEN_DRAIN):
                 _hil.event("pin", pin=self._id, value=v)

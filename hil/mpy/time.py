@@ -3,20 +3,21 @@ import utime
 import _hil
 from micropython import const
 
+# Board tick counters (ms, us, cpu alike) wrap at 2**30 (ESP32, RP2040, STM32); the unix port's at 2**62.
 _PERIOD = const(1 << 30)
 _HALF = const(1 << 29)
 
 
 def ticks_us():
-    return _hil.ticks_us()
+    return _hil.elapsed_us() & (_PERIOD - 1)
 
 
 def ticks_ms():
-    return (_hil.ticks_us() // 1000) & (_PERIOD - 1)
+    return (_hil.elapsed_us() // 1000) & (_PERIOD - 1)
 
 
 def ticks_cpu():
-    return _hil.ticks_us()
+    return _hil.elapsed_us() & (_PERIOD - 1)
 
 
 def ticks_add(ticks, delta):
