@@ -4,7 +4,6 @@ import os
 import sqlite3
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
@@ -22,8 +21,14 @@ def reg(tmp_path):
 
 
 def dev(n, **kw):
-    d = {"dev_eui": f"70B3D57ED00100{n:02X}", "join_eui": "70B3D57ED0000000", "role": "classair",
-         "site": "school-a", "location": f"room {n}", "status": "provisioned"}
+    d = {
+        "dev_eui": f"70B3D57ED00100{n:02X}",
+        "join_eui": "70B3D57ED0000000",
+        "role": "classair",
+        "site": "school-a",
+        "location": f"room {n}",
+        "status": "provisioned",
+    }
     d.update(kw)
     return d
 
@@ -111,8 +116,12 @@ def test_board_events_before_provisioning_show_in_history(reg):
 
 
 def test_bad_fields_record_nothing(reg):
-    for bad, msg in ((dev(1, dev_eui="12345"), "not 16 hex"), (dev(1, lat=91), "out of range"),
-                     (dev(1, site=" "), "site is empty"), (dev(1, status="lost"), "not one of")):
+    for bad, msg in (
+        (dev(1, dev_eui="12345"), "not 16 hex"),
+        (dev(1, lat=91), "out of range"),
+        (dev(1, site=" "), "site is empty"),
+        (dev(1, status="lost"), "not one of"),
+    ):
         with pytest.raises(RegistryError, match=msg):
             reg.add_device(bad, app_key=bytes(16))
     assert reg.count() == 0
@@ -183,8 +192,9 @@ db.execute("ROLLBACK")
 
 
 def test_locked_database_is_one_clear_error(reg, tmp_path):
-    p = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "fleet.db"), "3"], stdout=subprocess.PIPE,
-                         text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path / "fleet.db"), "3"], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert p.stdout.readline().strip() == "locked"
         other = Registry(tmp_path / "fleet.db", timeout=0.3)
@@ -221,8 +231,16 @@ print("done", flush=True)
 def test_two_processes_write_at_once(tmp_path):
     path = tmp_path / "fleet.db"
     env = dict(os.environ, CITYNODE_DB_TIMEOUT="20")
-    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(w), "150"], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in (1, 2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), str(w), "150"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for w in (1, 2)
+    ]
     for p in procs:
         out, err = p.communicate(timeout=60)
         assert p.returncode == 0, err

@@ -23,7 +23,9 @@ def test_eui64_from_mac_inserts_fffe():
         vault.eui64_from_uid(bytes(12))
 
 
-@pytest.mark.parametrize("bad", ["", "123", "F412FAFFFE4A5B7", "F412FAFFFE4A5B7CX", "G412FAFFFE4A5B7C", "F412FAFFFE4A5B7C00"])
+@pytest.mark.parametrize(
+    "bad", ["", "123", "F412FAFFFE4A5B7", "F412FAFFFE4A5B7CX", "G412FAFFFE4A5B7C", "F412FAFFFE4A5B7C00"]
+)
 def test_parse_eui_rejects_what_is_not_16_hex_digits(bad):
     with pytest.raises(ValueError, match="not 16 hex digits"):
         vault.parse_eui(bad)
@@ -109,6 +111,6 @@ def test_create_writes_a_0600_key_file(tmp_path):
 
 def test_redact():
     k = bytes.fromhex("00112233445566778899aabbccddeeff")
-    text = f"write failed: b'{{\"app_key\": \"{k.hex().upper()}\"}}' and {k.hex()}"
+    text = f'write failed: b\'{{"app_key": "{k.hex().upper()}"}}\' and {k.hex()}'
     out = vault.redact(text, [k])
     assert k.hex() not in out.lower() and out.count("<redacted>") == 2
