@@ -1,0 +1,190 @@
+"""`citynode boards`: the board definitions (`boards/*.json`), listed, shown and checked."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+# Fields `citynode boards --json` prints for each board (one JSON object per line).
+JSON_FIELDS = (
+    "id",
+    "name",
+    "vendor",
+    "mcu",
+    "port",
+    "mpy_arch",
+    "radio",
+    "heap_kb",
+    "rtc_memory_bytes",
+    "flash",
+    "url",
+)
+
+
+def _load_all(directory):
+    from citynode import boards
+    from citynode.cli import UserError
+
+    try:
+        return boards.load_all(directory)
+    except boards.BoardError as e:
+        raise UserError(str(e)) from None
+
+
+def _row(board: dict) -> dict:
+    from citynode import boards
+
+    s = boards.summary(board)
+    out = {k: board.get(k) for k in JSON_FIELDS}
+    out.update(radio=s["radio"], flash=s["flash"])
+    return out
+
+
+@click.group(invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per board, one per line (JSON Lines)")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, exists=True),
+    default=None,
+    help="read board files from this folder instead of the installed boards/",
+)
+@click.pass_context
+def cli(ctx, as_json, directory):
+    """List the boards citynode knows (every file is validated)."""
+    ctx.ensure_object(dict)
+    ctx.obj["directory"] = directory
+    if ctx.invoked_subcommand is not None:
+        return
+    rows = [_row(b) for b in _load_all(directory)]
+    if as_json:
+        for r in rows:
+            click.echo(json.dumps(r))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=None, box=None, header_style="bold", pad_edge=False)
+    for col, just in (
+        ("id", "left"),
+        ("name", "left"),
+        ("MCU", "left"),
+        ("radio", "left"),
+        ("heap", "right"),
+        ("flash", "left"),
+    ):
+        table.add_column(col, justify=just, no_wrap=col == "id")
+    for r in rows:
+        table.add_row(r["id"], r["name"], r["mcu"], r["radio"], f"{r['heap_kb']} KB", r["flash"])
+    console = Console()
+    if not console.is_terminal:  # piped or captured: no terminal width to respect, keep one board per line
+        console = Console(width=200)
+    console.print(table)
+
+
+@cli.command()
+@click.argument("board_id")
+@click.option("--json", "as_json", is_flag=True, help="print the whole board definition as JSON")
+@click.pass_context
+def show(ctx, board_id, as_json):
+    """Show one board: radio pins, buses, LEDs, app wiring, flash recipe."""
+    from pathlib import Path
+
+    from citynode import boards
+    from citynode.cli import UserError
+
+    directory = ctx.obj.get("directory")
+    try:
+        b = boards.load_file(Path(directory) / f"{board_id}.json") if directory else boards.load(board_id)
+    except boards.BoardError as e:
+        raise UserError(str(e)) from None
+    if as_json:
+        click.echo(json.dumps(b, indent=2))
+        return
+    click.echo(f"{b['name']} ({b['id']}) by {b['vendor']}")
+    click.echo(f"  source      {b.get('url', '-')}")
+    click.echo(
+        f"  mcu         {b['mcu']}, MicroPython port {b['port']}, .mpy arch {b['mpy_arch']}, "
+        f"heap {b['heap_kb']} KB, RTC memory {b['rtc_memory_bytes']} bytes, "
+        f"cryptolib {'yes' if b.get('cryptolib') else 'no'}"
+    )
+    r = b["radio"]
+    pins = [f"{k}={r[k]}" for k in ("cs", "busy", "dio0", "dio1", "reset") if k in r]
+    if "spi" in r:
+        pins.insert(
+            0,
+            "SPI"
+            + str(r["spi"]["id"])
+            + " "
+            + " ".join(f"{k}={r['spi'][k]}" for k in ("sck", "mosi", "miso") if k in r["spi"]),
+        )
+    extra = []
+    if r.get("tcxo_millivolts"):
+        extra.append(f"TCXO {r['tcxo_millivolts']} mV")
+    if r.get("dio2_rf_sw"):
+        extra.append("RF switch on DIO2")
+    if r.get("rf_switch"):
+        extra.append("RF switch " + " ".join(f"{k}={v}" for k, v in r["rf_switch"].get("pins", {}).items()))
+    head = " ".join([r["chip"], "(" + r["driver"] + ")", *pins])
+    click.echo(f"  radio       {'; '.join([head, *extra])}")
+    for kind in ("i2c", "uart", "i2s"):
+        for name, bus in b.get(kind, {}).items():
+            desc = " ".join(f"{k}={v}" for k, v in bus.items())
+            click.echo(f"  {kind:<11} {name}: {desc}")
+    for name, led in b.get("leds", {}).items():
+        click.echo(
+            f"  led         {name}: pin {led['pin']}{' (active low)' if led.get('active_low') else ''}"
+        )
+    if b.get("battery"):
+        bat = b["battery"]
+        click.echo(
+            f"  battery     ADC pin {bat['adc_pin']}, divider {bat['divider']}"
+            + (f", enable pin {bat['enable_pin']}" if "enable_pin" in bat else "")
+        )
+    if b.get("button"):
+        click.echo(f"  button      pin {b['button']['pin']}")
+    for role, wiring in b["apps"].items():
+        parts = [
+            f"{n}: {s['chip']} on {s['bus']}" + (f" @ {s['address']:#04x}" if "address" in s else "")
+            for n, s in wiring.get("sensors", {}).items()
+        ]
+        parts += [f"LED {n} on pin {led['pin']}" for n, led in wiring.get("leds", {}).items()]
+        click.echo(f"  app         {role}: {', '.join(parts) or 'no wiring'}")
+    f = b["flash"]
+    recipe = {
+        "esptool": lambda: (
+            f"esptool --chip {f['chip']} write_flash {f['offset']:#x} {f.get('firmware', '<image>')}"
+        ),
+        "uf2": lambda: (
+            f"copy {f.get('firmware', '<image>.uf2')} to the {f['volume_label']} drive (hold BOOTSEL)"
+        ),
+        "dfu": lambda: f"dfu-util -d {f['dfu_id']} -a 0 -D {f.get('firmware', '<image>.dfu')}",
+        "stlink": lambda: (
+            f"st-flash --format ihex write {f.get('firmware', '<image>.hex')} (SWD through the ST-LINK)"
+        ),
+    }[f["method"]]()
+    click.echo(f"  flash       {recipe}")
+    if f.get("usb_vid_pid"):
+        click.echo(f"  usb         {', '.join(f['usb_vid_pid'])}")
+    for note in b.get("notes", []):
+        click.echo(f"  note        {note}")
+
+
+@cli.command()
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@click.pass_context
+def check(ctx, files):
+    """Validate board files (default: all of them); exit 2 at the first bad one."""
+    from pathlib import Path
+
+    from citynode import boards
+    from citynode.cli import UserError
+
+    paths = [Path(f) for f in files] or boards.board_files(ctx.obj.get("directory"))
+    for p in paths:
+        try:
+            boards.load_file(p)
+        except boards.BoardError as e:
+            raise UserError(str(e)) from None
+        click.echo(f"ok {p}")
