@@ -1,0 +1,632 @@
+"""A LoRaWAN 1.0.x join server + network server for EU868 Class A devices, driven frame by frame.
+
+The radio side (hil/radio.py) hands it each uplink a gateway decoded, with the time the transmission ended and
+the link quality; it answers with the downlink to send in RX1 or RX2, if any. Everything it sees is kept in
+`records` (one dict per frame, join, delivery or rejection, with the reason) and `counters`.
+
+State per device (session, counters, nonces, queues, ADR history) lives in memory and, with `state_path`, in a
+JSON file written atomically (temporary file, fsync, rename; mode 0600 since it holds keys).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fleet.lorawan import crypto, frames, maccommands, region
+from fleet.lorawan.frames import FrameError
+from fleet.lorawan.maccommands import MacCommand
+
+MAX_FCNT_GAP = 16384
+MAX_DEV_NONCES_KEPT = 64
+CONFIRMED_DOWN_TRIES = 3
+ADR_STEP_DB = 3.0
+MAX_TX_POWER_INDEX = 7
+
+
+@dataclass
+class Downlink:
+    """A frame for a gateway to send: at `t_us` (virtual unix µs, start of transmission)."""
+
+    dev_eui: str
+    kind: str  # "join_accept" or "downlink"
+    phy: bytes
+    t_us: int
+    freq_hz: int
+    dr: int
+    window: str  # "rx1" or "rx2"
+    gateway: str
+    info: dict = field(default_factory=dict)
+
+
+def _hex(b: bytes) -> str:
+    return bytes(b).hex()
+
+
+class NetworkServer:
+    def __init__(
+        self,
+        *,
+        net_id: int = 0x000000,
+        state_path: str | Path | None = None,
+        seed: int = 0,
+        rx_window: str = "rx1",
+        rx1_dr_offset: int = 0,
+        rx2_dr: int = region.RX2_DR,
+        rx_delay: int = 1,
+        adr_history: int = 20,
+        adr_margin_db: float = 10.0,
+        dev_nonce_policy: str = "counter",
+        status_every: int = 0,
+        autosave: bool = False,
+        keep_records: bool = True,
+    ):
+        if rx_window not in ("rx1", "rx2"):
+            raise ValueError("rx_window is 'rx1' or 'rx2'")
+        if dev_nonce_policy not in ("counter", "unique"):
+            raise ValueError("dev_nonce_policy is 'counter' (1.0.4) or 'unique' (1.0.2)")
+        self.net_id = net_id
+        self.rx_window = rx_window
+        self.rx1_dr_offset = rx1_dr_offset
+        self.rx2_dr = rx2_dr
+        self.rx_delay = rx_delay
+        self.adr_history = adr_history
+        self.adr_margin_db = adr_margin_db
+        self.dev_nonce_policy = dev_nonce_policy
+        self.status_every = status_every
+        self.autosave = autosave
+        self.keep_records = keep_records
+        self.state_path = Path(state_path) if state_path else None
+        self._rng = random.Random(f"netserver:{seed}")
+        self.devices: dict[str, dict] = {}
+        self.by_addr: dict[int, str] = {}
+        self.records: list[dict] = []
+        self.counters: Counter = Counter()
+        if self.state_path and self.state_path.exists():
+            self._load()
+
+    # ------------------------------------------------------------------ devices and state
+
+    def register(self, dev_eui: str, join_eui: str, app_key: str):
+        """Add (or re-key) a device: EUIs as 16 hex digits, AppKey as 32."""
+        dev_eui, join_eui, app_key = dev_eui.lower(), join_eui.lower(), app_key.lower()
+        for v, n in ((dev_eui, 16), (join_eui, 16), (app_key, 32)):
+            if len(v) != n:
+                raise ValueError("DevEUI/JoinEUI are 16 hex digits, AppKey 32")
+            bytes.fromhex(v)
+        dev = self.devices.get(dev_eui)
+        if dev is None:
+            dev = self.devices[dev_eui] = {
+                "dev_eui": dev_eui,
+                "last_dev_nonce": None,
+                "dev_nonces": [],
+                "join_nonce": 0,
+                "session": None,
+                "pending": None,
+                "queue": [],
+                "mac_queue": [],
+                "uplinks": [],
+                "status": None,
+            }
+        dev["join_eui"] = join_eui
+        dev["app_key"] = app_key
+        self._changed()
+        return dev
+
+    def enqueue(self, dev_eui: str, fport: int, payload: bytes, confirmed: bool = False):
+        """Queue an application downlink for the device's next receive window."""
+        if not 1 <= fport <= 223:
+            raise ValueError("application FPort is 1..223")
+        dev = self._dev(dev_eui)
+        dev["queue"].append(
+            {"fport": fport, "payload": _hex(payload), "confirmed": bool(confirmed), "tries": 0}
+        )
+        self._changed()
+
+    def request_status(self, dev_eui: str):
+        """Ask the device for its battery and link margin (DevStatusReq) in the next downlink."""
+        self._queue_mac(self._dev(dev_eui), MacCommand("DevStatus"))
+
+    def request_mac(self, dev_eui: str, cmd: MacCommand):
+        """Send any network-side MAC command (e.g. DutyCycleReq, RXParamSetupReq) in the next downlink."""
+        self._queue_mac(self._dev(dev_eui), cmd)
+
+    def session(self, dev_eui: str) -> dict | None:
+        return self._dev(dev_eui)["session"]
+
+    def delivered(self, dev_eui: str) -> list[dict]:
+        """Application uplinks delivered for a device: [{t, fcnt, fport, payload(bytes)}]."""
+        return [dict(u, payload=bytes.fromhex(u["payload"])) for u in self._dev(dev_eui)["uplinks"]]
+
+    def _dev(self, dev_eui: str) -> dict:
+        try:
+            return self.devices[dev_eui.lower()]
+        except KeyError:
+            raise KeyError(f"unknown DevEUI {dev_eui}") from None
+
+    def _queue_mac(self, dev, cmd: MacCommand):
+        dev["mac_queue"].append({"name": cmd.name, "fields": cmd.fields})
+        self._changed()
+
+    def _changed(self):
+        if self.autosave and self.state_path:
+            self.save()
+
+    def save(self, path: str | Path | None = None):
+        path = Path(path or self.state_path)
+        data = {
+            "version": 1,
+            "net_id": self.net_id,
+            "devices": self.devices,
+            "counters": dict(self.counters),
+            "rng": self._rng.getstate()[1][:1],
+        }
+        fd, tmp = tempfile.mkstemp(prefix=".netserver-", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w") as f:
+                json.dump(data, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o600)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def _load(self):
+        data = json.loads(self.state_path.read_text())
+        self.net_id = data.get("net_id", self.net_id)
+        self.devices = data["devices"]
+        self.counters = Counter(data.get("counters", {}))
+        for eui, dev in self.devices.items():
+            for key in ("session", "pending"):
+                if dev.get(key):
+                    self.by_addr[dev[key]["dev_addr"]] = eui
+        # DevAddrs handed out before must not come back: reseed from what exists.
+        self._rng.seed(f"netserver-reload:{sorted(self.by_addr)}:{self.counters.get('joins', 0)}")
+
+    # ------------------------------------------------------------------ reporting
+
+    def _record(self, t_us: int, kind: str, **fields) -> dict:
+        rec = {"t": round(t_us / 1e6, 6), "type": kind}
+        rec.update(fields)
+        if self.keep_records:
+            self.records.append(rec)
+        self.counters[kind] += 1
+        return rec
+
+    def _reject(self, t_us: int, reason: str, **fields):
+        self.counters["rejected:" + reason] += 1
+        self._record(t_us, "rejected", reason=reason, **fields)
+        return None
+
+    # ------------------------------------------------------------------ inspection (no side effects)
+
+    def inspect(self, phy: bytes) -> dict:
+        """Describe a frame with what the server knows, changing nothing: type, dev_eui, and for data frames
+        fcnt, fport, decrypted payload and whether the MIC verifies. Used for frames no gateway decoded."""
+        try:
+            f = frames.parse(phy)
+        except FrameError as e:
+            return {"type": "malformed", "error": str(e)}
+        if isinstance(f, frames.JoinRequest):
+            eui = f.dev_eui.hex()
+            dev = self.devices.get(eui)
+            return {
+                "type": "join_request",
+                "dev_eui": eui,
+                "dev_nonce": f.dev_nonce,
+                "mic_ok": bool(dev) and f.mic_ok(bytes.fromhex(dev["app_key"])),
+            }
+        if isinstance(f, frames.DataFrame):
+            out = {
+                "type": "uplink" if f.uplink else "downlink",
+                "dev_addr": f"{f.dev_addr:08x}",
+                "fcnt": f.fcnt,
+                "fport": f.fport,
+                "confirmed": f.confirmed,
+                "mic_ok": False,
+                "payload": None,
+            }
+            eui = self.by_addr.get(f.dev_addr)
+            if eui:
+                out["dev_eui"] = eui
+                dev = self.devices[eui]
+                for s in (dev["session"], dev["pending"]):
+                    if not s or s["dev_addr"] != f.dev_addr:
+                        continue
+                    last = s["fcnt_up"] if f.uplink else s["fcnt_down"] - 1
+                    for fc in (frames.fcnt32(last, f.fcnt), frames.fcnt32(last, f.fcnt) - 0x10000):
+                        if fc >= 0 and f.mic_ok(bytes.fromhex(s["nwk_skey"]), fc):
+                            out.update(
+                                fcnt=fc,
+                                mic_ok=True,
+                                payload=_hex(
+                                    f.decrypt(bytes.fromhex(s["nwk_skey"]), bytes.fromhex(s["app_skey"]), fc)
+                                ),
+                            )
+                            return out
+            return out
+        return {"type": "join_accept" if isinstance(f, frames.EncryptedJoinAccept) else "proprietary"}
+
+    # ------------------------------------------------------------------ uplinks
+
+    def receive(self, phy: bytes, *, t_us: int, freq_hz: int, dr: int, receptions: list) -> Downlink | None:
+        """One uplink decoded by one or more gateways. `t_us`: end of its transmission; `receptions`:
+        [(gateway, rssi, snr)] best first. Returns the downlink to send, or None."""
+        phy = bytes(phy)
+        receptions = [
+            tuple(r) if not hasattr(r, "gateway") else (r.gateway, r.rssi, r.snr) for r in receptions
+        ]
+        try:
+            f = frames.parse(phy)
+        except FrameError as e:
+            return self._reject(t_us, "malformed", detail=str(e), phy_payload=_hex(phy))
+        if isinstance(f, frames.JoinRequest):
+            return self._join(f, phy, t_us, freq_hz, dr, receptions)
+        if isinstance(f, frames.DataFrame) and f.uplink:
+            return self._uplink(f, phy, t_us, freq_hz, dr, receptions)
+        return self._reject(
+            t_us, "not an uplink", mtype=frames.MTYPE_NAMES.get(getattr(f, "mtype", 7)), phy_payload=_hex(phy)
+        )
+
+    def _fresh_dev_addr(self) -> int:
+        nwk_id = self.net_id & 0x7F
+        while True:
+            a = (nwk_id << 25) | self._rng.randrange(1, 1 << 25)
+            if a not in self.by_addr:
+                return a
+
+    def _join(self, jr: frames.JoinRequest, phy, t_us, freq_hz, dr, receptions):
+        eui = jr.dev_eui.hex()
+        dev = self.devices.get(eui)
+        base = {"dev_eui": eui, "dev_nonce": jr.dev_nonce, "phy_payload": _hex(phy)}
+        if dev is None:
+            return self._reject(t_us, "unknown DevEUI", **base)
+        if jr.join_eui.hex() != dev["join_eui"]:
+            return self._reject(t_us, "JoinEUI mismatch", **base)
+        app_key = bytes.fromhex(dev["app_key"])
+        if not jr.mic_ok(app_key):
+            return self._reject(t_us, "bad MIC", **base)
+        if jr.dev_nonce in dev["dev_nonces"]:
+            return self._reject(t_us, "DevNonce replay", **base)
+        if (
+            self.dev_nonce_policy == "counter"
+            and dev["last_dev_nonce"] is not None
+            and jr.dev_nonce <= dev["last_dev_nonce"]
+        ):
+            return self._reject(t_us, "DevNonce not increasing", **base)
+        self._record(t_us, "join_request", freq=freq_hz, dr=dr, **base)
+        dev["dev_nonces"] = (dev["dev_nonces"] + [jr.dev_nonce])[-MAX_DEV_NONCES_KEPT:]
+        dev["last_dev_nonce"] = (
+            jr.dev_nonce if dev["last_dev_nonce"] is None else max(dev["last_dev_nonce"], jr.dev_nonce)
+        )
+        dev["join_nonce"] += 1
+        if dev["pending"]:
+            self.by_addr.pop(dev["pending"]["dev_addr"], None)
+        addr = self._fresh_dev_addr()
+        nwk, app = crypto.session_keys(app_key, dev["join_nonce"], self.net_id, jr.dev_nonce)
+        dev["pending"] = {
+            "dev_addr": addr,
+            "nwk_skey": nwk.hex(),
+            "app_skey": app.hex(),
+            "fcnt_up": None,
+            "fcnt_down": 0,
+            "rx1_dr_offset": self.rx1_dr_offset,
+            "rx2_dr": self.rx2_dr,
+            "rx2_freq": region.RX2_FREQ_HZ,
+            "rx_delay": self.rx_delay,
+            "last_phy": None,
+            "awaiting_ack": None,
+            "dr": dr,
+            "tx_power": 0,
+            "nb_trans": 1,
+            "snrs": [],
+            "joined_t": round(t_us / 1e6, 6),
+            "uplinks": 0,
+        }
+        self.by_addr[addr] = eui
+        ja = frames.JoinAccept(
+            join_nonce=dev["join_nonce"],
+            net_id=self.net_id,
+            dev_addr=addr,
+            rx1_dr_offset=self.rx1_dr_offset,
+            rx2_dr=self.rx2_dr,
+            rx_delay=self.rx_delay,
+            cflist=frames.cflist_from_freqs(region.CFLIST_CHANNELS_HZ),
+        )
+        out = ja.build(app_key)
+        if self.rx_window == "rx1":
+            when, f, d, win = region.JOIN_ACCEPT_DELAY1_S, freq_hz, region.rx1_dr(dr, 0), "rx1"
+        else:
+            when, f, d, win = region.JOIN_ACCEPT_DELAY2_S, region.RX2_FREQ_HZ, region.RX2_DR, "rx2"
+        dl = Downlink(
+            eui,
+            "join_accept",
+            out,
+            t_us + when * 1_000_000,
+            f,
+            d,
+            win,
+            receptions[0][0] if receptions else "",
+            {"dev_addr": f"{addr:08x}", "join_nonce": dev["join_nonce"]},
+        )
+        self.counters["joins"] += 1
+        self._record(
+            dl.t_us,
+            "join_accept",
+            dev_eui=eui,
+            dev_addr=f"{addr:08x}",
+            join_nonce=dev["join_nonce"],
+            freq=f,
+            dr=d,
+            window=win,
+            phy_payload=_hex(out),
+        )
+        self._changed()
+        return dl
+
+    def _uplink(self, fr: frames.DataFrame, phy, t_us, freq_hz, dr, receptions):
+        eui = self.by_addr.get(fr.dev_addr)
+        base = {"dev_addr": f"{fr.dev_addr:08x}", "fcnt16": fr.fcnt, "phy_payload": _hex(phy)}
+        if eui is None:
+            return self._reject(t_us, "unknown DevAddr", **base)
+        dev = self.devices[eui]
+        base["dev_eui"] = eui
+        candidates = [s for s in (dev["session"], dev["pending"]) if s and s["dev_addr"] == fr.dev_addr]
+        sess = fc = None
+        replay = retrans = False
+        for s in candidates:
+            nwk = bytes.fromhex(s["nwk_skey"])
+            last = s["fcnt_up"]
+            cand = frames.fcnt32(last, fr.fcnt)
+            if last is not None and cand == last:
+                if fr.mic_ok(nwk, cand):
+                    sess, fc, retrans = s, cand, True
+                    break
+                continue
+            if last is not None and cand - last > MAX_FCNT_GAP:
+                past = cand - 0x10000
+                if past >= 0 and fr.mic_ok(nwk, past):
+                    replay = True
+                continue
+            if fr.mic_ok(nwk, cand):
+                sess, fc = s, cand
+                break
+        if sess is None:
+            return self._reject(t_us, "FCnt replay" if replay else "bad MIC", **base)
+        if retrans:
+            if phy != bytes.fromhex(sess["last_phy"] or ""):
+                return self._reject(t_us, "FCnt replay", **base)
+            self.counters["retransmissions"] += 1
+        if sess is dev["pending"]:
+            # First uplink on the new session: the join-accept arrived; the old session is over.
+            if dev["session"] and dev["session"]["dev_addr"] != sess["dev_addr"]:
+                self.by_addr.pop(dev["session"]["dev_addr"], None)
+            dev["session"], dev["pending"] = sess, None
+            dev["mac_queue"] = []
+        nwk, app = bytes.fromhex(sess["nwk_skey"]), bytes.fromhex(sess["app_skey"])
+        plain = fr.decrypt(nwk, app, fc)
+        sess["fcnt_up"] = fc
+        sess["last_phy"] = _hex(phy)
+        sess["dr"] = dr
+        best_snr = receptions[0][2] if receptions else None
+        rec = self._record(
+            t_us,
+            "uplink",
+            dev_eui=eui,
+            dev_addr=base["dev_addr"],
+            fcnt=fc,
+            fport=fr.fport,
+            payload=_hex(plain) if fr.fport else "",
+            confirmed=fr.confirmed,
+            adr=fr.adr,
+            adr_ack_req=fr.adr_ack_req,
+            ack=fr.ack,
+            freq=freq_hz,
+            dr=dr,
+            retransmission=retrans,
+            gateways=len(receptions),
+            rssi=receptions[0][1] if receptions else None,
+            snr=best_snr,
+            phy_payload=_hex(phy),
+        )
+        answers: list[MacCommand] = []
+        mac = fr.fopts if fr.fport != 0 else plain
+        if not retrans:
+            sess["uplinks"] = sess.get("uplinks", 0) + 1
+            if fr.fport and fr.fport > 0:
+                dev["uplinks"].append({"t": rec["t"], "fcnt": fc, "fport": fr.fport, "payload": _hex(plain)})
+            if fr.ack and sess["awaiting_ack"]:
+                self._record(t_us, "downlink_acked", dev_eui=eui, fcnt_down=sess["awaiting_ack"]["fcnt_down"])
+                sess["awaiting_ack"] = None
+            elif sess["awaiting_ack"]:
+                item = sess["awaiting_ack"]
+                sess["awaiting_ack"] = None
+                if item["tries"] < CONFIRMED_DOWN_TRIES:
+                    dev["queue"].insert(0, item)
+                else:
+                    self._record(t_us, "downlink_failed", dev_eui=eui, fcnt_down=item["fcnt_down"])
+            if mac:
+                cmds, unknown = maccommands.decode(mac, uplink=True)
+                if unknown:
+                    self.counters["unknown_mac"] += 1
+                    rec["unknown_mac"] = _hex(unknown)
+                rec["mac"] = [{"name": c.name, **c.fields} for c in cmds]
+                answers = self._answer_mac(dev, sess, cmds, t_us, dr, receptions)
+            if fr.adr and best_snr is not None:
+                self._adr(dev, sess, best_snr, dr)
+            if self.status_every and sess["uplinks"] % self.status_every == 0:
+                self._queue_mac(dev, MacCommand("DevStatus"))
+        need = fr.confirmed or answers or dev["mac_queue"] or dev["queue"] or fr.adr_ack_req
+        dl = (
+            self._downlink(dev, sess, t_us, freq_hz, dr, receptions, answers, ack=fr.confirmed)
+            if need
+            else None
+        )
+        self._changed()
+        return dl
+
+    def _answer_mac(self, dev, sess, cmds, t_us, dr, receptions) -> list[MacCommand]:
+        out = []
+        sf = region.DATA_RATES.get(dr, (12, 125))[0]
+        for c in cmds:
+            if c.name == "LinkCheck":
+                snr = receptions[0][2] if receptions else region.REQUIRED_SNR_DB[sf]
+                margin = int(max(0, min(254, snr - region.REQUIRED_SNR_DB[sf])))
+                out.append(MacCommand("LinkCheck", {"margin": margin, "gw_cnt": max(1, len(receptions))}))
+            elif c.name == "DeviceTime":
+                sec, frac = maccommands.gps_time(t_us / 1e6)
+                out.append(MacCommand("DeviceTime", {"seconds": sec, "fraction": frac}))
+            elif c.name == "LinkADR":
+                want = sess.pop("adr_sent", None)
+                if c.fields["power_ack"] and c.fields["dr_ack"] and c.fields["ch_mask_ack"]:
+                    if want:
+                        sess["tx_power"] = want["tx_power"]
+                        sess["nb_trans"] = want["nb_trans"]
+                    self.counters["adr_accepted"] += 1
+                else:
+                    self.counters["adr_refused"] += 1
+                sess["snrs"] = []
+            elif c.name == "DevStatus":
+                dev["status"] = {"t": round(t_us / 1e6, 6), **c.fields}
+            elif c.name in ("RXParamSetup", "NewChannel", "DlChannel"):
+                sess.setdefault("mac_answers", []).append({"name": c.name, **c.fields})
+        return out
+
+    def _adr(self, dev, sess, snr: float, dr: int):
+        """Semtech's ADR: from the best SNR of the last N uplinks, step DR up, then TX power down (or up)."""
+        snrs = sess["snrs"]
+        snrs.append(round(snr, 2))
+        del snrs[: -self.adr_history]
+        if len(snrs) < self.adr_history or sess.get("adr_sent"):
+            return
+        sf = region.DATA_RATES[dr][0] if dr in region.DATA_RATES else 12
+        margin = max(snrs) - region.REQUIRED_SNR_DB[sf] - self.adr_margin_db
+        steps = int(margin // ADR_STEP_DB)
+        new_dr, power = dr, sess["tx_power"]
+        while steps > 0 and new_dr < 5:
+            new_dr += 1
+            steps -= 1
+        while steps > 0 and power < MAX_TX_POWER_INDEX:
+            power += 1
+            steps -= 1
+        while steps < 0 and power > 0:
+            power -= 1
+            steps += 1
+        if (new_dr, power) == (dr, sess["tx_power"]):
+            return
+        n_ch = len(region.DEFAULT_CHANNELS_HZ) + len(region.CFLIST_CHANNELS_HZ)
+        fields = {
+            "dr": new_dr,
+            "tx_power": power,
+            "ch_mask": (1 << n_ch) - 1,
+            "ch_mask_cntl": 0,
+            "nb_trans": sess.get("nb_trans", 1),
+        }
+        sess["adr_sent"] = fields
+        self._queue_mac(dev, MacCommand("LinkADR", fields))
+        self.counters["adr_requests"] += 1
+
+    def _downlink(self, dev, sess, t_us, freq_hz, up_dr, receptions, answers, ack) -> Downlink | None:
+        gw = receptions[0][0] if receptions else ""
+        if self.rx_window == "rx1":
+            delay, freq, dr, win = (
+                sess["rx_delay"] or 1,
+                freq_hz,
+                region.rx1_dr(up_dr, sess["rx1_dr_offset"]),
+                "rx1",
+            )
+        else:
+            delay, freq, dr, win = (sess["rx_delay"] or 1) + 1, sess["rx2_freq"], sess["rx2_dr"], "rx2"
+        cmds = answers + [MacCommand(m["name"], m["fields"]) for m in dev["mac_queue"]]
+        mac = maccommands.encode(cmds, uplink=False)
+        dev["mac_queue"] = []
+        item = None
+        room = region.max_frm_payload(dr)
+        fopts = b""
+        if (
+            len(mac) <= 15
+            and dev["queue"]
+            and len(bytes.fromhex(dev["queue"][0]["payload"])) <= room - len(mac)
+        ):
+            item = dev["queue"].pop(0)
+            fopts = mac
+        fport, payload = (
+            (item["fport"], bytes.fromhex(item["payload"])) if item else ((0, mac) if mac else (None, b""))
+        )
+        if fport == 0 and len(mac) > room:
+            payload = mac[:room]  # never happens with the commands we send; keep the frame legal anyway
+        confirmed = bool(item and item["confirmed"])
+        fcnt = sess["fcnt_down"]
+        sess["fcnt_down"] = fcnt + 1
+        fr = frames.DataFrame(
+            mtype=frames.CONFIRMED_DOWN if confirmed else frames.UNCONFIRMED_DOWN,
+            dev_addr=sess["dev_addr"],
+            fcnt=fcnt,
+            fport=fport,
+            payload=payload,
+            fopts=fopts,
+            adr=True,
+            ack=ack,
+            fpending=bool(dev["queue"]),
+        )
+        phy = fr.build(bytes.fromhex(sess["nwk_skey"]), bytes.fromhex(sess["app_skey"]), fcnt)
+        if confirmed:
+            item["tries"] += 1
+            item["fcnt_down"] = fcnt
+            sess["awaiting_ack"] = item
+        dl = Downlink(
+            dev["dev_eui"],
+            "downlink",
+            phy,
+            t_us + delay * 1_000_000,
+            freq,
+            dr,
+            win,
+            gw,
+            {
+                "fcnt": fcnt,
+                "fport": fport,
+                "ack": ack,
+                "confirmed": confirmed,
+                "payload": _hex(payload) if item else "",
+                "mac": [c.name for c in cmds],
+            },
+        )
+        self._record(
+            dl.t_us,
+            "downlink",
+            dev_eui=dev["dev_eui"],
+            fcnt=fcnt,
+            fport=fport,
+            ack=ack,
+            confirmed=confirmed,
+            payload=dl.info["payload"],
+            mac=[{"name": c.name, **c.fields} for c in cmds],
+            freq=freq,
+            dr=dr,
+            window=win,
+            phy_payload=_hex(phy),
+        )
+        return dl
+
+    def summary(self) -> dict:
+        c = self.counters
+        return {
+            "devices": len(self.devices),
+            "joins": c["joins"],
+            "uplinks": c["uplink"],
+            "downlinks": c["downlink"],
+            "retransmissions": c["retransmissions"],
+            "rejected": c["rejected"],
+            "rejected_by_reason": {k.split(":", 1)[1]: v for k, v in c.items() if k.startswith("rejected:")},
+            "adr_requests": c["adr_requests"],
+            "adr_accepted": c["adr_accepted"],
+        }
