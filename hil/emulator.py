@@ -91,6 +91,43 @@ def _mpy_tree(src: Path, tag: str) -> Path:
     return out
 
 
+def shim_heap_kb() -> int:
+    """Heap the shims take in the interpreter (KB, rounded up), measured once and cached.
+
+    On a board `machine`, `time` and `select` are built into the firmware image and cost no heap; here they are
+    Python modules, so the emulator adds their footprint to the heap it gives the interpreter.
+    """
+    shims = _mpy_tree(SHIM_DIR, "shims")
+    cache = shims / ".heap_kb"
+    if cache.exists():
+        return int(cache.read_text())
+    r_fd, w_fd = os.pipe()
+    probe = (
+        "import sys, gc, _hil, _hil_asyncio\n"
+        "sys.modules['_asyncio'] = _hil_asyncio\n"
+        "import machine, time, select, json, io, builtins\n"
+        "gc.collect()\n"
+        "print(gc.mem_alloc())\n"
+    )
+    env = dict(os.environ, MICROPYPATH=f"{shims}:.frozen", HIL_TX=str(w_fd), HIL_RX=str(r_fd))
+    try:
+        out = subprocess.run(
+            [*micropython_command(), "-c", probe],
+            env=env,
+            pass_fds=(r_fd, w_fd),
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    finally:
+        os.close(r_fd)
+        os.close(w_fd)
+    # Room for the boot driver's own objects and the boot reply, on top of the modules.
+    kb = -(-int(out.strip()) // 1024) + 8
+    cache.write_text(str(kb))
+    return kb
+
+
 class EventLog:
     """Every effect of the board, as dicts with a virtual timestamp `t` (unix seconds); optionally JSONL."""
 
@@ -141,6 +178,7 @@ class EmulatedBoard:
         self.mode = mode
         self.seed = seed
         self.hang_timeout_s = hang_timeout_s
+        # Heap for the firmware on this 64-bit interpreter; the shims' own footprint is added at start.
         self.heap_kb = heap_kb or boards_mod.emulator_heap_kb(self.board)
         self.firmware_dir = Path(firmware_dir or FIRMWARE_DIR)
         self.compiled = compiled
@@ -199,7 +237,7 @@ class EmulatedBoard:
     def _prepare_flash(self, config: dict | None):
         """The board's flash as a node has it after deploy and provisioning."""
         (self.flash / "main.py").write_bytes((self.firmware_dir / "main.py").read_bytes())
-        (self.flash / "board.json").write_text(json.dumps(self.board))
+        (self.flash / "board.json").write_text(json.dumps(boards_mod.node_view(self.board, self.app)))
         cfg_path = self.flash / "config.json"
         if config is not None or not cfg_path.exists():
             cfg = {"app": self.app}
@@ -406,6 +444,9 @@ class EmulatedBoard:
 
     # ---------------------------------------------------------------- process plumbing
 
+    def _shim_kb(self) -> int:
+        return shim_heap_kb() if self.compiled else 2 * shim_heap_kb()
+
     def _spawn(self):
         to_sup_r, to_sup_w = os.pipe()
         to_fw_r, to_fw_w = os.pipe()
@@ -418,7 +459,7 @@ class EmulatedBoard:
         )
         self._stdio = tempfile.TemporaryFile()
         proc = subprocess.Popen(
-            [*micropython_command(), "-X", f"heapsize={self.heap_kb}k", "-m", "_hil_boot"],
+            [*micropython_command(), "-X", f"heapsize={self.heap_kb + self._shim_kb()}k", "-m", "_hil_boot"],
             cwd=self.flash,
             env=env,
             pass_fds=(to_sup_w, to_fw_r),

@@ -377,3 +377,15 @@ def summary(board: dict) -> dict:
 
 def emulator_heap_kb(board: dict) -> int:
     return board["heap_kb"] * HEAP_SCALE_64BIT
+
+
+# What the node reads of its board (written to the node as board.json by deploy and by the emulator): the
+# hardware it drives, and only its own app's wiring. Names, URLs and the flash recipe stay on the desktop.
+NODE_FIELDS = ("id", "mcu", "port", "rtc_memory_bytes", "deepsleep_keeps_ram", "cryptolib", "radio", "i2c", "uart",
+               "i2s", "leds", "battery", "button")
+
+
+def node_view(board: dict, app: str) -> dict:
+    view = {k: board[k] for k in NODE_FIELDS if k in board}
+    view["apps"] = {app: board["apps"].get(app, {})}
+    return view
