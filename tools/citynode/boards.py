@@ -381,8 +381,21 @@ def emulator_heap_kb(board: dict) -> int:
 
 # What the node reads of its board (written to the node as board.json by deploy and by the emulator): the
 # hardware it drives, and only its own app's wiring. Names, URLs and the flash recipe stay on the desktop.
-NODE_FIELDS = ("id", "mcu", "port", "rtc_memory_bytes", "deepsleep_keeps_ram", "cryptolib", "radio", "i2c", "uart",
-               "i2s", "leds", "battery", "button")
+NODE_FIELDS = (
+    "id",
+    "mcu",
+    "port",
+    "rtc_memory_bytes",
+    "deepsleep_keeps_ram",
+    "cryptolib",
+    "radio",
+    "i2c",
+    "uart",
+    "i2s",
+    "leds",
+    "battery",
+    "button",
+)
 
 
 def node_view(board: dict, app: str) -> dict:
