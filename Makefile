@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/citynode emulate --app counter --hours 24
+	$(BIN)/citynode emulate --app classair --scenario school-day --plot demo-classair.png
+	@echo "The school day's plot (CO2, the light, the uplinks): $(CURDIR)/demo-classair.png"
 
 test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest

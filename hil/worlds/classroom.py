@@ -1,7 +1,7 @@
 """A French primary-school classroom: CO2, temperature and humidity from a mass balance over a school timetable.
 
 The room (volume `volume_m3`, default 180 m3) exchanges air with outdoors at `ach` air changes per hour: a leaky
-closed room about 0.5-1 /h, open windows 6-10 /h. Occupants breathe out CO2 (children about 0.005 L/s each, the
+closed room about 0.5-1 /h, open windows 8-12 /h. Occupants breathe out CO2 (children about 0.005 L/s each, the
 teacher 0.008 L/s), heat (70 W, 100 W) and water vapour (40 g/h, 60 g/h). Per step of `STEP_S` seconds:
 
     dC/dt = G / V - ach / 3600 * (C - C_out)          CO2 in ppm, G in ppm.m3/s, C_out about 420 ppm
@@ -98,7 +98,7 @@ class Classroom(World):
                 "forgotten": forgotten,
                 "children": rng.randint(22, 28),
                 "ach_closed": rng.uniform(0.5, 0.9),
-                "ach_open": rng.uniform(6.0, 10.0),
+                "ach_open": rng.uniform(8.0, 12.0),
             }
             self._days[date] = plan
         return plan
