@@ -1,0 +1,429 @@
+# The LoRaWAN 1.0.4 Class A link (EU868) an app uses: node.link.send(fport, payload, confirmed=False).
+#
+# State lives in node.store: the session "lw.s" (durable: DevAddr, keys, FCnt base, FCntDown, channels, DR,
+# power, NbTrans, RX settings), FCntUp and DevNonce as reserved-ahead counters "#lw.fup" / "#lw.dn" (never reused,
+# even across power cuts), the last JoinNonce "lw.jn" (durable), and in RTC memory only: link quality and
+# pending MAC answers "lw.v", reject counters "lw.c", the duty-cycle ledger and join back-off (see duty.py).
+#
+# Duty cycle: an uplink goes on an enabled channel whose sub-band has room now; if none has, send() waits up to
+# DC_WAIT_MAX_S, and beyond that returns None without sending (counted as "deferred"): the app retries at its
+# next wake. Joins obey the same ledger plus the join back-off.
+import time
+from micropython import const
+from lorawan import eu868, crypto, duty
+
+DC_WAIT_MAX_S = const(30)
+_CONF_TRIES = const(3)  # a confirmed uplink goes at least this many times (NbTrans may ask for more)
+_LOST_CONFIRMED = const(8)  # consecutive unacknowledged confirmed uplinks: the link is lost, rejoin
+_LOST_ADR = const(288)  # ADR_ACK_LIMIT + 7 * ADR_ACK_DELAY uplinks without any downlink: rejoin
+_TIME_RESYNC_S = const(86400)
+_LINKCHECK_EVERY = const(96)
+_FCNT_MAX = const(0xFFFFFFFF)
+_GPS_UNIX = const(315964800 - 18)  # GPS epoch in unix seconds, minus the leap seconds GPS runs ahead of UTC
+_CID_LINKCHECK = const(0x02)
+_CID_DEVTIME = const(0x0D)
+
+# unix seconds of the port's time.time() zero (0 where the epoch is 1970, 946684800 where it is 2000)
+_EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
+
+
+def _now():
+    return time.time()
+
+
+class Link:
+    def __init__(self, node, modem=None):
+        self.node = node
+        self.store = node.store
+        self._modem = modem
+        self._radio = None
+        self.sess = self.store.get("lw.s")
+        self._v = self.store.get("lw.v") or {}
+        self._c = self.store.get("lw.c") or {}
+        self._ciph = None
+        self._tx_end = 0
+        self._rssi = None
+        if node.board.spec.get("cryptolib", True) is False:
+            crypto.native = False
+        try:
+            import os
+            import random
+
+            random.seed(int.from_bytes(os.urandom(4), "little"))
+        except Exception:  # noqa: BLE001 - no hardware RNG: the port's default seed will do
+            pass
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def joined(self):
+        return self.sess is not None
+
+    def send(self, fport, payload, confirmed=False):
+        """Send an uplink (joining first if needed); return the downlink as (fport, bytes) or None."""
+        if not 1 <= fport <= 223:
+            raise ValueError("fport 1..223")
+        if self.sess is None:
+            from lorawan import join
+
+            if not join.run(self):
+                return None
+        s = self.sess
+        dr = s["dr"]
+        n = len(payload)
+        if n > eu868.MAX_FRM[dr]:
+            self.node.log("lorawan: %d B too long for DR%d" % (n, dr))
+            self._count("big")
+            return None
+        opts = self._fopts(eu868.MAX_FRM[dr] - n)
+        fcnt = self.store.next("lw.fup", 16) - s["fb"]
+        if fcnt > _FCNT_MAX:
+            self._lost("fcnt")
+            return None
+        frame = self._frame(confirmed, fcnt, opts, fport, payload)
+        got = self._exchange(frame, confirmed, fcnt)
+        self._after(got, confirmed)
+        self._save()
+        if got is None or got is True:
+            return None
+        if got[0]:
+            return got[0], got[1]
+        return None
+
+    def time(self):
+        """Unix seconds of the network's clock (from DeviceTime), or None until the network has told it."""
+        if not self._v.get("tk"):
+            return None
+        return _now() + _EPOCH
+
+    def status(self):
+        s = self.sess or {}
+        return {
+            "joined": self.sess is not None,
+            "dr": s.get("dr"),
+            "fcnt_up": self.store.peek("lw.fup") - s["fb"] if s else None,
+            "rssi": self._v.get("rs"),
+            "snr": self._v.get("sn"),
+            "margin": self._v.get("mg"),
+            "gateways": self._v.get("gw"),
+            "rejected": self._c,
+        }
+
+    # ------------------------------------------------------------------ internals
+
+    def radio(self):
+        if self._radio is None:
+            from lorawan.radio import Radio
+
+            self._radio = Radio(self.node.board.spec["radio"], self._modem)
+        return self._radio
+
+    def _count(self, what):
+        self._c[what] = self._c.get(what, 0) + 1
+        self.store.set("lw.c", self._c)
+
+    def _ciphers(self):
+        if self._ciph is None:
+            s = self.sess
+            self._ciph = (crypto.cipher(bytes.fromhex(s["nk"])), crypto.cipher(bytes.fromhex(s["ak"])))
+        return self._ciph
+
+    def _save(self):
+        s = self.sess
+        if s is not None:
+            c = dict(s)
+            c["ch"] = [list(x) if x else 0 for x in s["ch"]]
+            c["r2"] = list(s["r2"])
+            self.store.set("lw.s", c, durable=True)
+        self.store.set("lw.v", self._v)
+
+    def _lost(self, why):
+        self.node.log("lorawan: link lost (%s): rejoin" % why)
+        self.sess = None
+        self._ciph = None
+        self._v = {}
+        self.store.delete("lw.s")
+        self.store.set("lw.v", self._v)
+        self._count("rejoin")
+
+    def _fopts(self, room):
+        """FOpts for the next uplink: pending MAC answers (sticky ones too), LinkCheckReq and DeviceTimeReq."""
+        out = bytearray()
+        sticky = self._v.get("st")
+        if sticky:
+            out += bytes.fromhex(sticky)
+        v = self._v
+        an = v.pop("an", None)
+        if an:
+            out += bytes.fromhex(an)
+        now = _now()
+        if not v.get("tk") or now - v.get("ts", 0) > _TIME_RESYNC_S:
+            out.append(_CID_DEVTIME)
+        if v.get("lc", 0) <= 0:
+            out.append(_CID_LINKCHECK)
+            v["lc"] = _LINKCHECK_EVERY
+        else:
+            v["lc"] -= 1
+        lim = room if room < 15 else 15
+        if len(out) > lim:
+            out = out[:lim]  # whole commands only: answers are 1..2 bytes, requests 1
+            from lorawan import maccmd
+
+            out = out[: maccmd.whole(out, lim)]
+        return out
+
+    def _frame(self, confirmed, fcnt, opts, fport, payload):
+        s = self.sess
+        a = s["a"]
+        lo = len(opts)
+        n = len(payload)
+        b = bytearray(13 + lo + n)
+        b[0] = 0x80 if confirmed else 0x40
+        b[1] = a & 0xFF
+        b[2] = (a >> 8) & 0xFF
+        b[3] = (a >> 16) & 0xFF
+        b[4] = (a >> 24) & 0xFF
+        fc = lo
+        if s.get("adr", 1):
+            fc |= 0x80
+            if self._v.get("ac", 0) >= eu868.ADR_ACK_LIMIT:
+                fc |= 0x40
+        if self._v.pop("ad", 0):
+            fc |= 0x20  # ACK of a confirmed downlink
+        b[5] = fc
+        b[6] = fcnt & 0xFF
+        b[7] = (fcnt >> 8) & 0xFF
+        b[8 : 8 + lo] = opts
+        b[8 + lo] = fport
+        b[9 + lo : 9 + lo + n] = payload
+        nwk, app = self._ciphers()
+        crypto.crypt(app, 0, a, fcnt, b, 9 + lo, 9 + lo + n)
+        b[-4:] = crypto.mic(nwk, 0, a, fcnt, memoryview(b)[:-4])
+        return b
+
+    def _pick(self, n, dr, join=False):
+        """(freq_khz, band, airtime_ms) of a channel free to send n bytes at dr now (waiting if need be), or
+        None if the duty cycle leaves no room soon enough."""
+        import random
+
+        toa = eu868.time_on_air_ms(n, dr)
+        s = self.sess
+        agg = s.get("dc", 0) if s else 0
+        best = None
+        cands = []
+        if s is None or join:
+            chans = [(f, 0, 5, 0) for f in eu868.DEFAULT_FREQS]
+            mask = 7
+        else:
+            chans = s["ch"]
+            mask = s["m"]
+            ok = 0
+            for i in range(len(chans)):
+                if chans[i] and (mask >> i) & 1 and chans[i][1] <= dr <= chans[i][2]:
+                    ok = 1
+            if not ok:
+                mask = 7  # nothing enabled can carry this DR: the default channels always can
+        for i in range(len(chans)):
+            c = chans[i]
+            if not c or not (mask >> i) & 1 or not c[1] <= dr <= c[2]:
+                continue
+            bd = eu868.band(c[0])
+            if bd < 0:
+                continue
+            w = duty.wait_s(self.store, bd, toa, _now(), agg)
+            if w < 0:
+                continue
+            if w == 0:
+                cands.append((c[0], bd, c[3] or c[0]))
+            elif best is None or w < best[0]:
+                best = (w, c[0], bd, c[3] or c[0])
+        if cands:
+            f, bd, rx = cands[random.getrandbits(8) % len(cands)]
+            return f, bd, toa, rx
+        if best is None or best[0] > DC_WAIT_MAX_S:
+            self._count("deferred")
+            self.node.log("lorawan: duty cycle: deferred")
+            return None
+        time.sleep_ms(best[0] * 1000 + 1000)
+        return best[1], best[2], toa, best[3]
+
+    def _tx(self, frame, freq, bd, toa, dr, power):
+        end = self.radio().tx(frame, freq, dr, power)
+        self._tx_end = end
+        # stamp the ledger with the end of the transmission, rounded up to a whole second
+        duty.record(self.store, bd, toa, _now() + 1)
+        return end
+
+    def _exchange(self, frame, confirmed, fcnt):
+        """Transmit (NbTrans times, or until acknowledged), open RX1/RX2 after each. Returns the downlink
+        (fport, payload, ack) of the last transmission that got one, True if nothing came back, None if the duty
+        cycle deferred the first transmission."""
+        import random
+
+        s = self.sess
+        tries = s["nt"]
+        if confirmed and tries < _CONF_TRIES:
+            tries = _CONF_TRIES
+        got = True
+        for k in range(tries):
+            if k:
+                time.sleep_ms(eu868.ACK_TIMEOUT_MIN + random.getrandbits(11))  # ACK_TIMEOUT 1..3 s
+            ch = self._pick(len(frame), s["dr"])
+            if ch is None:
+                return None if k == 0 else got
+            end = self._tx(frame, ch[0], ch[1], ch[2], s["dr"], s["pw"])
+            dl = self._windows(end, ch[3], s["dr"])
+            if dl is not None:
+                got = dl
+                if not confirmed or dl[2]:
+                    break
+            if self.sess is None:
+                break
+        self.radio().sleep()
+        return got
+
+    def _windows(self, end, freq, dr):
+        s = self.sess
+        d = s["rd"] * 1000
+        r = self._listen(end, d, freq, eu868.rx1_dr(dr, s["o"]))
+        if r is None:
+            r = self._listen(end, d + 1000, s["r2"][0], s["r2"][1])
+        return r
+
+    def _listen(self, end, delay, freq, dr, join=False):
+        sym = eu868.symbol_us(dr)
+        early = (4 * sym) // 1000 + 10  # open 4 symbols (+10 ms) early
+        w = time.ticks_diff(time.ticks_add(end, delay - early), time.ticks_ms())
+        if w > 0:
+            time.sleep_ms(w)
+        pkt = self.radio().rx(freq, dr, 2 * early + (8 * sym) // 1000 + 20)
+        if pkt is None:
+            return None
+        if join:
+            return pkt
+        return self._accept(pkt)
+
+    def _accept(self, p):
+        """Check and apply a downlink: (fport or 0, payload bytes or None, ack) or None if it is not ours/valid."""
+        n = len(p)
+        if n < 12:
+            self._count("short")
+            return None
+        mt = p[0] >> 5
+        if mt != 3 and mt != 5:
+            self._count("type")
+            return None
+        s = self.sess
+        a = p[1] | (p[2] << 8) | (p[3] << 16) | (p[4] << 24)
+        if a != s["a"]:
+            self._count("addr")
+            return None
+        fc = p[5]
+        fol = fc & 15
+        if n < 12 + fol:
+            self._count("short")
+            return None
+        exp = s["fd"] + 1
+        f = (exp & ~0xFFFF) | p[6] | (p[7] << 8)
+        if f < exp:
+            f += 0x10000
+        if f - exp > eu868.MAX_FCNT_GAP:
+            self._count("replay")
+            return None
+        nwk, app = self._ciphers()
+        if crypto.mic(nwk, 1, a, f, memoryview(p)[: n - 4]) != bytes(p[n - 4 :]):
+            self._count("mic")
+            return None
+        port = p[8 + fol] if n > 12 + fol else -1
+        if port == 0 and fol:
+            self._count("fopts")  # MAC commands in both FOpts and FRMPayload: not allowed
+            return None
+        s["fd"] = f
+        v = self._v
+        v["ac"] = 0
+        v.pop("st", None)  # a downlink came: sticky answers have been heard
+        if mt == 5:
+            v["ad"] = 1
+        v["rs"] = p.rssi if hasattr(p, "rssi") else None
+        snr = (p.snr // 4) if hasattr(p, "snr") else 0
+        v["sn"] = snr
+        data = None
+        if port >= 0:
+            data = bytearray(p[9 + fol : n - 4])
+            crypt_key = nwk if port == 0 else app
+            crypto.crypt(crypt_key, 1, a, f, data, 0, len(data))
+        if fol or port == 0:
+            from lorawan import maccmd
+
+            if fol:
+                maccmd.run(self, memoryview(p)[8 : 8 + fol], snr)
+            if port == 0:
+                maccmd.run(self, data, snr)
+        self._count("ok")
+        return (port if port > 0 else 0, bytes(data) if port > 0 else None, bool(fc & 0x20))
+
+    def _after(self, got, confirmed):
+        """ADR back-off and the rejoin policy, after an uplink and its receive windows."""
+        s = self.sess
+        if s is None:
+            return
+        v = self._v
+        if got is None:
+            return  # nothing was sent
+        if got is True:
+            ac = v.get("ac", 0) + 1
+            v["ac"] = ac
+            over = ac - eu868.ADR_ACK_LIMIT
+            if s.get("adr", 1) and over > 0 and over % eu868.ADR_ACK_DELAY == 0:
+                # no answer to ADRACKReq: regain the link step by step (power, then DR, then default channels)
+                if s["pw"]:
+                    s["pw"] = 0
+                    s["nt"] = 1
+                elif s["dr"] > 0:
+                    s["dr"] -= 1
+                else:
+                    s["m"] |= 7
+            if ac >= _LOST_ADR:
+                self._lost("no downlink")
+                return
+        if confirmed:
+            if got is not True and got[2]:
+                v["nc"] = 0
+            else:
+                v["nc"] = v.get("nc", 0) + 1
+                if v["nc"] >= _LOST_CONFIRMED:
+                    self._lost("no ack")
+
+    # -- used by maccmd
+
+    def answer(self, data):
+        # kept in the store: the answer goes out with the next uplink, maybe after a deep sleep
+        an = self._v.get("an", "")
+        if len(an) // 2 + len(data) <= 15:
+            self._v["an"] = an + bytes(data).hex()
+
+    def sticky(self, data):
+        st = self._v.get("st", "")
+        if len(st) // 2 + len(data) <= 15:
+            self._v["st"] = st + bytes(data).hex()
+
+    def set_time(self, gps_s, frac):
+        """DeviceTimeAns: the network's GPS time at the end of the uplink that asked; set the RTC."""
+        unix = gps_s + _GPS_UNIX
+        ms_since = time.ticks_diff(time.ticks_ms(), self._tx_end) + (frac * 1000) // 256
+        unix_ms = unix * 1000 + ms_since
+        secs = unix_ms // 1000
+        old = _now()
+        try:
+            import machine
+
+            t = time.gmtime(secs - _EPOCH)
+            machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], (unix_ms % 1000) * 1000))
+        except Exception as e:  # noqa: BLE001 - a port without a settable RTC keeps no time of day
+            self.node.log("lorawan: RTC not set: %s" % e)
+            return
+        delta = _now() - old
+        if delta:
+            duty.shift(self.store, delta)
+        self._v["tk"] = 1
+        self._v["ts"] = _now()

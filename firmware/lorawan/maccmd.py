@@ -1,0 +1,182 @@
+# MAC commands (LoRaWAN 1.0.4, EU868) from a downlink's FOpts or FPort-0 payload. Loaded only when a downlink
+# carries some. An unknown command ends the parsing (its length is unknown), as the spec says; a command whose
+# values the node can't apply is refused in its answer and leaves the session as it was.
+from lorawan import eu868
+
+# payload length of each command by CID, network -> node (0xff: unknown to a class A EU868 node)
+_DN = b"\xff\xff\x02\x04\x01\x04\x00\x05\x01\x01\x04\xff\xff\x05"
+# node -> network (answers and requests the node sends)
+_UP = b"\xff\xff\x00\x01\x00\x01\x02\x01\x00\x00\x01\xff\xff\x00"
+
+
+def whole(out, lim):
+    """Length of the longest run of whole node->network commands in `out` that fits in lim bytes."""
+    i = 0
+    while i < len(out):
+        c = out[i]
+        ln = _UP[c] if c < len(_UP) else 0xFF
+        if ln == 0xFF or i + 1 + ln > lim:
+            break
+        i += 1 + ln
+    return i
+
+
+def _freq(a, i):
+    """A 3-byte frequency (100 Hz units) as kHz, or -1 if it isn't a whole kHz in the EU868 band; 0 stays 0."""
+    v = a[i] | (a[i + 1] << 8) | (a[i + 2] << 16)
+    if v == 0:
+        return 0
+    if v % 10:
+        return -1
+    k = v // 10
+    if k < eu868.FREQ_MIN_KHZ or k >= eu868.FREQ_MAX_KHZ:
+        return -1
+    return k
+
+
+def run(link, c, snr):
+    s = link.sess
+    n = len(c)
+    i = 0
+    while i < n and link.sess is s:
+        cid = c[i]
+        ln = _DN[cid] if cid < len(_DN) else 0xFF
+        if ln == 0xFF or i + 1 + ln > n:
+            link._count("mac")
+            return
+        a = i + 1
+        if cid == 0x03:
+            j = i
+            while j + 5 <= n and c[j] == 0x03:
+                j += 5
+            _link_adr(link, s, c, i, j)
+            i = j
+            continue
+        if cid == 0x02:  # LinkCheckAns
+            link._v["mg"] = c[a]
+            link._v["gw"] = c[a + 1]
+        elif cid == 0x04:  # DutyCycleReq
+            s["dc"] = c[a] & 15
+            link.answer(b"\x04")
+        elif cid == 0x05:  # RXParamSetupReq
+            off = (c[a] >> 4) & 7
+            dr = c[a] & 15
+            f = _freq(c, a + 1)
+            st = (4 if off <= eu868.RX1_DR_OFFSET_MAX else 0) | (2 if dr <= eu868.DR_MAX else 0) | (1 if f > 0 else 0)
+            if st == 7:
+                s["o"] = off
+                s["r2"] = [f, dr]
+            else:
+                link._count("param")
+            link.sticky(bytes((0x05, st)))
+        elif cid == 0x06:  # DevStatusReq
+            m = snr if -32 <= snr <= 31 else (-32 if snr < 0 else 31)
+            link.answer(bytes((0x06, _battery(link), m & 0x3F)))
+        elif cid == 0x07:  # NewChannelReq
+            _new_channel(link, s, c, a)
+        elif cid == 0x08:  # RXTimingSetupReq
+            s["rd"] = (c[a] & 15) or 1
+            link.sticky(b"\x08")
+        elif cid == 0x0A:  # DlChannelReq
+            idx = c[a]
+            f = _freq(c, a + 1)
+            up = idx < 16 and bool(s["ch"][idx])
+            st = (2 if up else 0) | (1 if f > 0 else 0)
+            if st == 3:
+                s["ch"][idx][3] = f
+            else:
+                link._count("param")
+            link.sticky(bytes((0x0A, st)))
+        elif cid == 0x0D:  # DeviceTimeAns
+            secs = c[a] | (c[a + 1] << 8) | (c[a + 2] << 16) | (c[a + 3] << 24)
+            link.set_time(secs, c[a + 4])
+        # 0x09 TxParamSetupReq is not used in EU868: skipped without an answer
+        i = a + ln
+
+
+def _battery(link):
+    b = link.node.board.spec.get("battery")
+    try:
+        mv = link.node.board.battery_mv()
+    except Exception:  # noqa: BLE001 - an ADC fault reads as "can't measure"
+        mv = None
+    if mv is None or not b:
+        return 255
+    lo = b.get("empty_mv", 3300)
+    hi = b.get("full_mv", 4200)
+    if mv <= lo:
+        return 1
+    if mv >= hi:
+        return 254
+    return 1 + (mv - lo) * 253 // (hi - lo)
+
+
+def _link_adr(link, s, c, i, j):
+    """A contiguous block of LinkADRReq, applied as one (all or nothing); one answer per request."""
+    chans = s["ch"]
+    mask = s["m"]
+    ok_ch = True
+    for k in range(i, j, 5):
+        cntl = (c[k + 4] >> 4) & 7
+        if cntl == 0:
+            mask = c[k + 2] | (c[k + 3] << 8)
+        elif cntl == 6:
+            mask = 0
+            for b in range(16):
+                if chans[b]:
+                    mask |= 1 << b
+        else:
+            ok_ch = False
+    if ok_ch:
+        if mask == 0:
+            ok_ch = False
+        for b in range(16):
+            if (mask >> b) & 1 and not chans[b]:
+                ok_ch = False
+    last = j - 5
+    dr = c[last + 1] >> 4
+    pw = c[last + 1] & 15
+    nt = c[last + 4] & 15
+    m = mask if ok_ch else s["m"]
+    ok_dr = dr == 15
+    if dr <= eu868.DR_MAX:
+        for b in range(16):
+            if (m >> b) & 1 and chans[b] and chans[b][1] <= dr <= chans[b][2]:
+                ok_dr = True
+    ok_pw = pw == 15 or pw <= eu868.TXPOWER_MAX_INDEX
+    st = (4 if ok_pw else 0) | (2 if ok_dr else 0) | (1 if ok_ch else 0)
+    if st == 7:
+        s["m"] = mask
+        if s.get("adr", 1):
+            if dr != 15:
+                s["dr"] = dr
+            if pw != 15:
+                s["pw"] = pw
+        if nt:
+            s["nt"] = nt
+    else:
+        link._count("adr")
+    for k in range(i, j, 5):
+        link.answer(bytes((0x03, st)))
+
+
+def _new_channel(link, s, c, a):
+    idx = c[a]
+    f = _freq(c, a + 1)
+    lo = c[a + 4] & 15
+    hi = c[a + 4] >> 4
+    ok_dr = lo <= hi <= eu868.DR_MAX
+    ok_f = f >= 0 and (f == 0 or eu868.band(f) >= 0)
+    if idx < 3 or idx >= 16:
+        ok_dr = ok_f = False
+    st = (2 if ok_dr else 0) | (1 if ok_f else 0)
+    if st == 3:
+        if f == 0:
+            s["ch"][idx] = 0
+            s["m"] &= ~(1 << idx)
+        else:
+            s["ch"][idx] = [f, lo, hi, 0]
+            s["m"] |= 1 << idx
+    else:
+        link._count("param")
+    link.answer(bytes((0x07, st)))
