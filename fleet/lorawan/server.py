@@ -381,7 +381,8 @@ class NetworkServer:
         base["dev_eui"] = eui
         candidates = [s for s in (dev["session"], dev["pending"]) if s and s["dev_addr"] == fr.dev_addr]
         sess = fc = None
-        replay = retrans = False
+        replay: str | bool = False
+        retrans = False
         for s in candidates:
             nwk = bytes.fromhex(s["nwk_skey"])
             last = s["fcnt_up"]
@@ -394,13 +395,15 @@ class NetworkServer:
             if last is not None and cand - last > MAX_FCNT_GAP:
                 past = cand - 0x10000
                 if past >= 0 and fr.mic_ok(nwk, past):
-                    replay = True
+                    replay = "FCnt replay"
+                elif fr.mic_ok(nwk, cand):
+                    replay = "FCnt gap too large"
                 continue
             if fr.mic_ok(nwk, cand):
                 sess, fc = s, cand
                 break
         if sess is None:
-            return self._reject(t_us, "FCnt replay" if replay else "bad MIC", **base)
+            return self._reject(t_us, replay or "bad MIC", **base)
         if retrans:
             if phy != bytes.fromhex(sess["last_phy"] or ""):
                 return self._reject(t_us, "FCnt replay", **base)
