@@ -28,6 +28,11 @@ def _num(s):
     return None if s == "None" else int(s)
 
 
+def _is_uplink(ev: dict) -> bool:
+    # The radio's board events are {"type": "lora_frame", "frame": "uplink", ...}; --json prints {"type": "uplink"}.
+    return ev.get("type") == "uplink" or (ev.get("type") == "lora_frame" and ev.get("frame") == "uplink")
+
+
 def decode_uplink(fport: int, payload_hex: str):
     """The fleet codec's reading of an uplink, or None if it cannot read it."""
     try:
@@ -83,7 +88,7 @@ class ClassAirView:
                         print(json.dumps({"type": "led", "t": ev["t"], "state": led}), flush=True)
                 if not self.as_json and self.live:
                     self._row(w)
-        elif kind == "uplink" and "payload" in ev:
+        elif _is_uplink(ev) and ev.get("payload") and ev.get("mic_ok", True):
             up = {"t": ev["t"], "fport": ev.get("fport"), "size": len(ev["payload"]) // 2}
             up["decoded"] = decode_uplink(ev.get("fport"), ev["payload"])
             self.uplinks.append(up)
@@ -92,7 +97,7 @@ class ClassAirView:
 
     def decorate(self, ev: dict) -> dict:
         """A JSON line for an uplink, with its decoded payload under `decoded`."""
-        if ev.get("type") == "uplink" and "payload" in ev:
+        if _is_uplink(ev) and ev.get("payload"):
             ev = dict(ev)
             ev["decoded"] = decode_uplink(ev.get("fport"), ev["payload"])
         return ev
