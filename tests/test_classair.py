@@ -60,7 +60,16 @@ def test_orange_band_and_led_modes(make_board):
     _stepped(b, seq)
     held = []
     b.run(wakes=len(seq), stop=lambda board: held.append(dict(board.led_states())) or False)
-    assert [w["led"] for w in wakes(b)] == ["green", "orange", "orange", "green", "red", "red", "orange", "green"]
+    assert [w["led"] for w in wakes(b)] == [
+        "green",
+        "orange",
+        "orange",
+        "green",
+        "red",
+        "red",
+        "orange",
+        "green",
+    ]
     assert held[1]["red"] and held[1]["green"]  # orange: both halves of the bicolour LED
 
     b2 = make_board(app="classair", start=START, config={"led_mode": "red_only"})
@@ -137,7 +146,7 @@ def test_schedule_in_paris_time_with_summer_time(mpy):
         "2026-12-14T06:59:00+01:00",  # winter Monday morning
     ]
     ts = [_unix(s) for s in stamps]
-    code = "CASES = %r\n" % ([(default, ts), (nights_off, ts)],) + _SCHED
+    code = "CASES = " + repr([(default, ts), (nights_off, ts)]) + "\n" + _SCHED
     out = json.loads(mpy(code).strip().replace("'", '"'))
     for i, t in enumerate(ts):
         want = int(datetime.fromtimestamp(t, PARIS).utcoffset().total_seconds())

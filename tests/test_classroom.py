@@ -69,4 +69,7 @@ def test_sensor_fault_schedule():
         return w.device_fault("co2", "scd4x", int(datetime(2026, 9, 7, h, m, tzinfo=PARIS).timestamp() * 1e6))
 
     assert f(10, 39) is None and f(10, 40) == "absent" and f(14, 9) == "absent" and f(14, 10) is None
-    assert make_world("school-day", start_us=MONDAY).device_fault("co2", "scd4x", MONDAY + 11 * 3600_000_000) is None
+    assert (
+        make_world("school-day", start_us=MONDAY).device_fault("co2", "scd4x", MONDAY + 11 * 3600_000_000)
+        is None
+    )
