@@ -479,6 +479,11 @@ class FakeRom:
     def _handle(self, frame: bytes):
         if self.app_running:
             return  # the application does not speak SLIP
+        if not self.stub and not self.garbled and frame[1:2] == bytes([SYNC]) and frame[0] == 0:
+            host = self._line_baud()
+            if host and host != self.uart_baud:  # the ROM measures the rate of the 0x55 sync bytes
+                self.uart_baud = host
+                self._note("autobaud", baud=host)
         if not self._line_ok():
             # what a receiver sampling at the wrong rate makes of a frame: noise, no valid SLIP
             self._send_raw(bytes((b * 7 + 0x35) & 0x7F | 0x80 for b in frame[:16]))
