@@ -11,6 +11,7 @@ from hil.testing import board_with, firmware_with
 PROBE_APP = """
 def run(node):
     from sensors.scd4x import SCD4x, SCD4xError, crc8
+    import sensors.scd4x_extra as x
     import time
     spec = node.board.sensors("probe")["co2"]
     dev = SCD4x(node.board.bus_for(spec), spec["address"])
@@ -21,7 +22,7 @@ def run(node):
             return fn()
         except SCD4xError as e:
             return "E:" + e.kind
-    g = {"node": node, "dev": dev, "out": out, "err": err, "time": time, "crc8": crc8, "SCD4xError": SCD4xError}
+    g = {"node": node, "dev": dev, "out": out, "err": err, "time": time, "crc8": crc8, "SCD4xError": SCD4xError, "x": x}
     with open("probe_code.py") as f:
         exec(f.read(), g)
     return 3600
@@ -142,12 +143,12 @@ def test_forced_recalibration_and_asc(probe):
         by_name(b, "co2").offset_ppm = 90.0  # the sensor reads 90 ppm high
 
     res, board = probe(
-        "out('frc0', err(lambda: dev.forced_recalibration(420)))\n"  # never measured since power-on
+        "out('frc0', err(lambda: x.forced_recalibration(dev, 420)))\n"  # never measured since power-on
         "out('before', dev.measure()[0])\n"
-        "out('corr', dev.forced_recalibration(420))\n"
+        "out('corr', x.forced_recalibration(dev, 420))\n"
         "out('after', dev.measure()[0])\n"
         "dev.set_asc(False)\n"
-        "out('asc', dev.asc())\n",
+        "out('asc', x.asc(dev))\n",
         before=skew,
     )
     assert res["frc0"] == "E:failed"
@@ -159,11 +160,11 @@ def test_forced_recalibration_and_asc(probe):
 
 def test_settings_survive_a_power_cut_only_when_persisted(probe):
     res, board = probe(
-        "dev.set_asc(False)\ndev.set_altitude(120)\ndev.persist()\ndev.set_altitude(300)\nout('alt', dev.altitude())\n"
+        "dev.set_asc(False)\ndev.set_altitude(120)\ndev.persist()\ndev.set_altitude(300)\nout('alt', x.altitude(dev))\n"
     )
     assert res["alt"] == 300
     board.power_cut()
-    res, _ = probe("out('alt', dev.altitude())\nout('asc', dev.asc())\n", board=board)
+    res, _ = probe("out('alt', x.altitude(dev))\nout('asc', x.asc(dev))\n", board=board)
     assert res == {"alt": 120, "asc": False}
 
 
@@ -174,8 +175,8 @@ def test_pressure_compensation(probe):
 
     res, _ = probe(
         "out('raw', dev.measure()[0])\n"
-        "dev.set_pressure(90000)\n"
-        "out('p', dev.pressure())\n"
+        "x.set_pressure(dev, 90000)\n"
+        "out('p', x.pressure(dev))\n"
         "out('comp', dev.measure()[0])\n",
         before=thin_air,
     )
@@ -186,10 +187,10 @@ def test_pressure_compensation(probe):
 
 def test_self_test_and_temperature_offset(probe):
     res, _ = probe(
-        "out('ok', dev.self_test())\ndev.set_temperature_offset(250)\nout('off', dev.temperature_offset())\n"
+        "out('ok', x.self_test(dev))\nx.set_temperature_offset(dev, 250)\nout('off', x.temperature_offset(dev))\n"
     )
     assert res["ok"] is True and abs(res["off"] - 250) <= 1
-    res, _ = probe("out('ok', dev.self_test())\n", before=lambda b: by_name(b, "co2").set_fault("selftest"))
+    res, _ = probe("out('ok', x.self_test(dev))\n", before=lambda b: by_name(b, "co2").set_fault("selftest"))
     assert res["ok"] is False
 
 

@@ -178,32 +178,15 @@ def _sensor(node):
     return SCD4x(bus, spec.get("address", 0x62))
 
 
-def _configure(node, dev):
-    """Bring the sensor's own settings to the configured ones; persist them only when they change."""
-    st = node.store
-    want = [1 if _get(node, "asc") else 0, _get(node, "altitude_m")]
-    if st.get("s.set") == want or not hasattr(dev, "set_asc"):
-        return
-    dev.stop_periodic()  # a sensor left measuring (node reset mid-way) accepts no settings
-    dev.set_asc(want[0])
-    dev.set_altitude(want[1])
-    dev.persist()
-    st.set("s.set", want, durable=True)
-    node.log("classair: sensor asc=%d altitude=%d m" % (want[0], want[1]))
-    if st.get("s.sn") is None:
-        st.set("s.sn", dev.serial(), durable=True)
-
-
 def measure(node):
     """(co2, temp 0.01 C, rh 0.01 %) or None, with the error logged and counted."""
     st = node.store
     try:
         dev = _sensor(node)
-        _configure(node, dev)
-        frc = st.get("s.frc")
-        if frc:
-            st.delete("s.frc")
-            node.log("classair: forced recalibration to %d ppm: correction %d" % (frc, dev.forced_recalibration(frc)))
+        if st.get("s.set") != [1 if _get(node, "asc") else 0, _get(node, "altitude_m")] or st.get("s.frc"):
+            from apps.classair_cfg import configure
+
+            configure(node, dev)
         r = dev.measure()
         st.set("s.ok", 1)
         return r
@@ -213,6 +196,16 @@ def measure(node):
         st.delete("s.set")  # a sensor plugged back in starts from its own stored settings
         node.log("classair: sensor error: %s" % e)
         return None
+    finally:
+        _unload("sensors", "sensors.scd4x", "sensors.scd4x_extra", "sensors.senseair_s8", "apps.classair_cfg")
+
+
+def _unload(*names):
+    # The driver's code is not needed once the sample is in: free its heap before the radio's is needed.
+    import sys
+
+    for n in names:
+        sys.modules.pop(n, None)
 
 
 # ---------------------------------------------------------------------- network
@@ -231,57 +224,9 @@ def _send(node, kind, values, confirmed=False):
         return
     node.log("classair: %s uplink %d B" % (kind, len(data)))
     if dl:
-        _downlink(node, payload, dl)
+        from apps.classair_cfg import downlink
 
-
-def _downlink(node, payload, dl):
-    st = node.store
-    try:
-        cfg = payload.decode_downlink("classair", dl[0], dl[1])
-    except ValueError as e:
-        node.log("classair: bad downlink: %s" % e)
-        return
-    red = cfg.get("red_ppm", _get(node, "red_ppm"))
-    orange = cfg.get("orange_ppm", _get(node, "orange_ppm"))
-    hyst = cfg.get("hysteresis_ppm", _get(node, "hysteresis_ppm"))
-    start = cfg.get("active_start_h", _get(node, "active_start_h"))
-    end = cfg.get("active_end_h", _get(node, "active_end_h"))
-    if (orange and orange >= red) or hyst >= red - 400 or start >= end:
-        node.log("classair: downlink refused: inconsistent settings %r" % (cfg,))
-        return
-    for k in cfg:
-        v = cfg[k]
-        if k == "command":
-            if v == "status":
-                st.set("st.due", 1)
-            elif v == "reboot":
-                st.set("reboot", 1)
-        elif k == "frc_ppm":
-            st.set("s.frc", v, durable=True)
-        elif k in DEFAULTS:
-            st.set("cfg." + k, v, durable=True)
-    node.log("classair: config %r" % (cfg,))
-
-
-def _status(node):
-    from node.version import VERSION
-
-    st = node.store
-    sn = st.get("s.sn")
-    _send(
-        node,
-        "status",
-        {
-            "battery_mv": node.board.battery_mv(),
-            "fw": VERSION[:10],
-            "reset_cause": node.reset_cause,
-            "crashes": min(65535, st.get("crashes", 0)),
-            "wdt_resets": min(65535, st.get("wdt_resets", 0)),
-            "radio_errors": min(65535, st.get("r.err", 0)),
-            "sensor_errors": min(65535, st.get("s.err", 0)),
-            "sensor_serial": sn.to_bytes(6, "big") if sn else None,
-        },
-    )
+        downlink(node, payload, dl)
 
 
 # ---------------------------------------------------------------------- one wake
@@ -296,9 +241,9 @@ def _link_time(node):
 
 def run(node):
     st = node.store
+    reading = measure(node)  # first: the sensor driver is dropped before the link is loaded
     now = _link_time(node)
     active = True if now is None else _active(node, now + utc_offset_s(node, now))
-    reading = measure(node)
     prev = st.get("lv", _OFF)
     flags = 0
     if reading is None:
@@ -336,7 +281,9 @@ def run(node):
     if st.get("st.due") or last is None or t - last >= _STATUS_EVERY_S or t < last:
         st.set("st.t", t)
         st.delete("st.due")
-        _status(node)
+        from apps.classair_cfg import status
+
+        status(node)
     if st.get("reboot"):
         import machine
 

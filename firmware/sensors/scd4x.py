@@ -17,36 +17,18 @@ _START_PERIODIC = const(0x21B1)
 _START_LOW_POWER = const(0x21AC)
 _READ = const(0xEC05)
 _STOP = const(0x3F86)
-_SET_T_OFFSET = const(0x241D)
-_GET_T_OFFSET = const(0x2318)
 _SET_ALTITUDE = const(0x2427)
-_GET_ALTITUDE = const(0x2322)
-_PRESSURE = const(0xE000)
-_FRC = const(0x362F)
 _SET_ASC = const(0x2416)
-_GET_ASC = const(0x2313)
 _READY = const(0xE4B8)
 _PERSIST = const(0x3615)
 _SERIAL = const(0x3682)
-_SELF_TEST = const(0x3639)
-_FACTORY_RESET = const(0x3632)
-_REINIT = const(0x3646)
 _SINGLE_SHOT = const(0x219D)
-_SINGLE_SHOT_RHT = const(0x2196)
-_POWER_DOWN = const(0x36E0)
-_WAKE_UP = const(0x36F6)
 
 # Execution times (ms) from the datasheet.
 _T_SHORT = const(1)
 _T_STOP = const(500)
-_T_FRC = const(400)
 _T_PERSIST = const(800)
-_T_SELF_TEST = const(10000)
-_T_FACTORY = const(1200)
-_T_REINIT = const(30)
-_T_WAKE = const(30)
 _T_SINGLE = const(5000)
-_T_SINGLE_RHT = const(50)
 _T_PERIOD = const(5000)
 _POLL_MS = const(100)
 
@@ -93,18 +75,18 @@ class SCD4x:
         try:
             self._i2c.writeto(self._addr, memoryview(o)[:n])
         except OSError:
-            raise SCD4xError("absent", "SCD4x at 0x%02x did not acknowledge command 0x%04x" % (self._addr, cmd))
+            raise SCD4xError("absent", "SCD4x NACK 0x%04x" % cmd)
 
     def _read(self, cmd, words):
         n = words * 3
         try:
             self._i2c.readfrom_into(self._addr, self._mv[:n])
         except OSError:
-            raise SCD4xError("busy", "SCD4x gave no answer to command 0x%04x" % cmd)
+            raise SCD4xError("busy", "SCD4x no data 0x%04x" % cmd)
         b = self._in
         for i in range(0, n, 3):
             if crc8(b, i, i + 2) != b[i + 2]:
-                raise SCD4xError("crc", "SCD4x answer to 0x%04x failed its CRC check" % cmd)
+                raise SCD4xError("crc", "SCD4x CRC 0x%04x" % cmd)
 
     def _word(self, i):
         return (self._in[3 * i] << 8) | self._in[3 * i + 1]
@@ -137,7 +119,7 @@ class SCD4x:
         self._query(_READ, 3)
         co2 = self._word(0)
         if co2 == 0:
-            raise SCD4xError("invalid", "SCD4x returned an invalid sample (CO2 0)")
+            raise SCD4xError("invalid", "SCD4x CO2 0")
         t = -4500 + (17500 * self._word(1) + 32767) // 65535
         rh = (10000 * self._word(2) + 32767) // 65535
         return co2, t, rh
@@ -159,14 +141,14 @@ class SCD4x:
         """SCD41: one CO2, T and RH measurement on demand (5 s), the sensor idle before and after."""
         self.command(_SINGLE_SHOT, _T_SINGLE)
         if not self._wait_ready(1000):
-            raise SCD4xError("failed", "SCD4x single shot gave no data")
+            raise SCD4xError("failed", "SCD4x no sample")
         return self.read_measurement()
 
     def measure(self):
         """One fresh sample, whatever the sensor's mode: single shot where it exists, else one periodic sample."""
         if self.periodic:
             if not self._wait_ready(_T_PERIOD + 1000):
-                raise SCD4xError("failed", "SCD4x periodic measurement gave no data")
+                raise SCD4xError("failed", "SCD4x no sample")
             return self.read_measurement()
         if self.single_shot:
             try:
@@ -186,76 +168,27 @@ class SCD4x:
         try:
             time.sleep_ms(_T_PERIOD)
             if not self._wait_ready(1000):
-                raise SCD4xError("failed", "SCD4x periodic measurement gave no data")
+                raise SCD4xError("failed", "SCD4x no sample")
             return self.read_measurement()
         finally:
             self.stop_periodic()
 
-    # ------------------------------------------------------------------ compensation and calibration
-
-    def set_temperature_offset(self, centi_c):
-        self.command(_SET_T_OFFSET, arg=(centi_c * 65535 + 8750) // 17500)
-
-    def temperature_offset(self):
-        """Offset in 0.01 C."""
-        return (self._query(_GET_T_OFFSET) * 17500 + 32767) // 65535
-
-    def set_altitude(self, metres):
-        self.command(_SET_ALTITUDE, arg=metres)
-
-    def altitude(self):
-        return self._query(_GET_ALTITUDE)
-
-    def set_pressure(self, pa):
-        """Ambient pressure compensation (overrides altitude); allowed during periodic measurement."""
-        self.command(_PRESSURE, arg=(pa + 50) // 100)
-
-    def pressure(self):
-        return self._query(_PRESSURE) * 100
+    # ------------------------------------------------------------------ settings used at every power-on
 
     def set_asc(self, enabled):
         self.command(_SET_ASC, arg=1 if enabled else 0)
 
-    def asc(self):
-        return self._query(_GET_ASC) == 1
-
-    def forced_recalibration(self, ppm):
-        """Calibrate to a reference concentration after 3 minutes of measuring in it. Returns the correction
-        (ppm) the sensor applied."""
-        if self.periodic:
-            self.stop_periodic()
-        w = self._query(_FRC, 1, _T_FRC, arg=ppm)
-        if w == 0xFFFF:
-            raise SCD4xError("failed", "SCD4x refused forced recalibration (measure for 3 minutes first)")
-        return w - 0x8000
+    def set_altitude(self, metres):
+        self.command(_SET_ALTITUDE, arg=metres)
 
     def persist(self):
         self.command(_PERSIST, _T_PERSIST)
-
-    # ------------------------------------------------------------------ identity and maintenance
 
     def serial(self):
         """48-bit serial number."""
         self._query(_SERIAL, 3)
         return (self._word(0) << 32) | (self._word(1) << 16) | self._word(2)
 
-    def self_test(self):
-        """10 s built-in test; True when the sensor reports no malfunction."""
-        return self._query(_SELF_TEST, 1, _T_SELF_TEST) == 0
 
-    def reinit(self):
-        self.command(_REINIT, _T_REINIT)
-
-    def factory_reset(self):
-        self.command(_FACTORY_RESET, _T_FACTORY)
-
-    def power_down(self):
-        self.command(_POWER_DOWN)
-
-    def wake_up(self):
-        # The sensor does not acknowledge wake_up: a NACK here is expected.
-        try:
-            self._send(_WAKE_UP)
-        except SCD4xError:
-            pass
-        time.sleep_ms(_T_WAKE)
+# Calibration, compensation and maintenance (forced recalibration, pressure, self test, ...) are in
+# sensors/scd4x_extra.py: a node imports them only on the rare wake that needs them.
