@@ -266,6 +266,7 @@ class Radio:
             if reason:
                 self._finish(board, p, received=False, reason=reason)
                 continue
+            self._finish(board, p, received=True, reason=None)
             board.emit(
                 "radio_rx",
                 p.t1,
@@ -278,7 +279,6 @@ class Radio:
                 snr=p.snr,
                 airtime_ms=round((p.t1 - p.t0) / 1000, 3),
             )
-            self._finish(board, p, received=True, reason=None)
             return {
                 "data": p.dl.phy.hex(),
                 "end_us": p.t1,

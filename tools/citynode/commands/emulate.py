@@ -44,7 +44,25 @@ from citynode.cli import UserError
     default=None,
     help="classair: write a PNG of CO2, the light and the uplinks over the run",
 )
-def cli(board_name, app, scenario, hours, days, start, mode, events_path, as_json, seed, plot_path):
+@click.option("--dev-eui", default=None, help="node DevEUI, 16 hex digits (default: a fixed demo identity)")
+@click.option("--join-eui", default=None, help="JoinEUI, 16 hex digits")
+@click.option("--app-key", default=None, help="AppKey (root key), 32 hex digits; never printed")
+def cli(
+    board_name,
+    app,
+    scenario,
+    hours,
+    days,
+    start,
+    mode,
+    events_path,
+    as_json,
+    seed,
+    plot_path,
+    dev_eui,
+    join_eui,
+    app_key,
+):
     """Run APP's firmware on an emulated BOARD and show what it does."""
     from citynode.boards import BoardError
     from hil.emulator import DEFAULT_START, EmulatedBoard
@@ -64,6 +82,7 @@ def cli(board_name, app, scenario, hours, days, start, mode, events_path, as_jso
         )
     except (BoardError, ValueError) as e:
         raise UserError(str(e)) from None
+    radio = _attach_network(board, app, dev_eui, join_eui, app_key, seed)
 
     view = _classair_view(board, app, as_json, plot_path)
 
@@ -72,7 +91,9 @@ def cli(board_name, app, scenario, hours, days, start, mode, events_path, as_jso
             ev = view.decorate(ev)
             if not as_json and ev["type"] == "log":
                 return  # the ClassAir table shows the wakes
-        if as_json:
+        if ev["type"] == "lora_frame":
+            _show_frame(ev, board, as_json, quiet=view is not None)
+        elif as_json:
             if ev["type"] in ("log", "boot", "sleep", "halt", "watchdog", "reset", "powercut"):
                 print(json.dumps(ev), flush=True)
         elif ev["type"] == "log":
@@ -83,6 +104,8 @@ def cli(board_name, app, scenario, hours, days, start, mode, events_path, as_jso
     board.log.listeners.append(show)
     with board:
         res = _run(board, view, hours, days)
+        if radio is not None:
+            radio.flush(board)  # downlinks still on their way when the run ended
         if view is not None and plot_path:
             _classair_plot(view, board, plot_path, scenario)
     summary = {
@@ -94,6 +117,8 @@ def cli(board_name, app, scenario, hours, days, start, mode, events_path, as_jso
         "outcomes": res.outcomes,
         "halted": res.halted,
     }
+    if radio is not None:
+        summary["network"] = _network_summary(radio)
     if as_json:
         print(json.dumps(summary))
     else:
@@ -164,3 +189,69 @@ def _classair_plot(view, board, path, scenario):
         title=f"ClassAir, scenario {scenario}",
     )
     click.echo(f"plot written to {path}", err=view.as_json)
+
+
+# ---------------------------------------------------------------------- LoRaWAN network (hil/network.py, hil/radio.py)
+
+FRAME_FIELDS = ("t", "dev_eui", "phy_payload", "freq", "dr", "airtime_ms")
+UPLINK_FIELDS = ("fport", "fcnt", "payload", "mic_ok")
+
+
+def _attach_network(board, app, dev_eui, join_eui, app_key, seed):
+    """Put the board on an emulated network (server + radio path) when its app talks LoRaWAN."""
+    if app == "counter" and not (dev_eui or join_eui or app_key):
+        return None
+    from hil.network import DEMO_APP_KEY, DEMO_DEV_EUI, DEMO_JOIN_EUI, attach_network, check_identity
+
+    try:
+        ident = check_identity(dev_eui or DEMO_DEV_EUI, join_eui or DEMO_JOIN_EUI, app_key or DEMO_APP_KEY)
+    except ValueError as e:
+        raise UserError(f"{e} (--dev-eui, --join-eui: 16; --app-key: 32)") from None
+    return attach_network(board, dev_eui=ident[0], join_eui=ident[1], app_key=ident[2], seed=seed)
+
+
+def _frame_line(ev) -> dict:
+    """One `--json` line for a radio frame: type, t, dev_eui, phy_payload, freq (Hz), dr, airtime_ms; uplinks
+    add fport, fcnt, payload (decrypted FRMPayload, hex) and mic_ok; then what the radio saw."""
+    line = {"type": ev["frame"]}
+    line.update({k: ev.get(k) for k in FRAME_FIELDS})
+    if ev["frame"] == "uplink":
+        line.update({k: ev.get(k) for k in UPLINK_FIELDS})
+    for k in ("fport", "fcnt", "payload", "mic_ok", "window", "heard", "received", "lost", "rssi", "snr"):
+        if k in ev and k not in line:
+            line[k] = ev[k]
+    return line
+
+
+def _show_frame(ev, board, as_json, quiet):
+    line = _frame_line(ev)
+    if as_json:
+        print(json.dumps(line), flush=True)
+        return
+    if quiet:
+        return
+    what = line["type"].replace("_", "-")
+    extra = ""
+    if line["type"] == "uplink":
+        extra = f" fcnt={line['fcnt']} fport={line['fport']} payload={line['payload'] or '-'}"
+        extra += "" if line["mic_ok"] else " MIC-FAILED"
+    elif line["type"] == "downlink":
+        extra = f" fcnt={line.get('fcnt')} fport={line.get('fport')} payload={line.get('payload') or '-'}"
+    fate = line.get("lost")
+    fate = f"  LOST: {fate}" if fate else ""
+    click.echo(
+        f"{ev['t'] - board.start_us / 1e6:10.1f}s  ~ {what} DR{line['dr']} {line['freq'] / 1e6:.1f} MHz "
+        f"{line['airtime_ms']:.0f} ms{extra}{fate}"
+    )
+
+
+def _network_summary(radio) -> dict:
+    out = radio.summary()
+    s = radio.server.summary()
+    out.update(
+        joins=s["joins"],
+        rejected=s["rejected"],
+        rejected_by_reason=s["rejected_by_reason"],
+        adr_requests=s["adr_requests"],
+    )
+    return out
