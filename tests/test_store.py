@@ -117,3 +117,27 @@ def test_corrupt_slots_fall_back_to_the_other_and_garbage_boots_fresh(tmp_path):
     assert not r.halted
     assert wakes[70] == 64, "the older slot's ceiling (64) is used when the newest is corrupt"
     assert wakes[71] == 0, "with no readable state the node starts over rather than crash"
+
+
+def test_boards_without_rtc_memory_keep_exact_counters_through_deep_sleep(tmp_path):
+    # The Pico has no RTC memory: the store keeps its RTC image in flash, trusted only after deep sleep.
+    with EmulatedBoard("rpi-pico-sx1262-hat", flash_dir=tmp_path / "flash") as b:
+        b.run(wakes=5)
+        b.power_cut()
+        b.run(wakes=3)
+        wakes = [int(ln.split()[-1]) for ln in logs(b) if " wake " in ln]
+    assert wakes == [0, 1, 2, 3, 4, 64, 65, 66], "exact through deep sleep, to the ceiling after a power cut"
+
+
+def test_without_rtc_memory_a_reset_distrusts_the_flash_rtc_image(tmp_path):
+    # A watchdog reset after values were used but before the next save must not reuse them.
+    src = STORE_MAIN.replace(
+        "s.save()",
+        "if g == 3:\n    import time\n    machine.WDT(timeout=1000)\n    s.next('fcnt', 4)\n    time.sleep(5)\ns.save()",
+    )
+    fw = firmware_with(tmp_path / "fw", {"main.py": src})
+    with EmulatedBoard("rpi-pico-sx1262-hat", firmware_dir=fw, flash_dir=tmp_path / "flash") as b:
+        b.run(wakes=6)
+        used = [int(ln.split()[1]) for ln in logs(b) if ln.startswith("used")]
+        assert b.log.of("watchdog")
+    assert len(used) == len(set(used)) and used == sorted(used)

@@ -19,15 +19,21 @@ class Board:
             s = self.spec["i2c"][name]
             if "power_pin" in s:
                 self._pin(s["power_pin"], machine.Pin.OUT, value=0 if s.get("power_active_low") else 1)
+            freq = s.get("freq", 100000)
             if s["id"] < 0:
-                bus = machine.SoftI2C(scl=self._pin(s["scl"]), sda=self._pin(s["sda"]), freq=s.get("freq", 100000))
+                bus = machine.SoftI2C(scl=self._pin(s["scl"]), sda=self._pin(s["sda"]), freq=freq)
+            elif self.spec.get("port") == "stm32":
+                # The stm32 port's hardware buses have fixed pins and reject explicit ones.
+                bus = machine.I2C(s["id"], freq=freq)
             else:
-                bus = machine.I2C(s["id"], scl=self._pin(s["scl"]), sda=self._pin(s["sda"]), freq=s.get("freq", 100000))
+                bus = machine.I2C(s["id"], scl=self._pin(s["scl"]), sda=self._pin(s["sda"]), freq=freq)
             self._buses[("i2c", name)] = bus
         return bus
 
     def uart(self, name, **kw):
         s = self.spec["uart"][name]
+        if self.spec.get("port") == "stm32":
+            return machine.UART(s["id"], s.get("baudrate", 9600), **kw)
         return machine.UART(s["id"], s.get("baudrate", 9600), tx=self._pin(s["tx"]), rx=self._pin(s["rx"]), **kw)
 
     def bus_for(self, sensor):

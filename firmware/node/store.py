@@ -9,6 +9,10 @@
 # Counters (FCntUp, DevNonce, ...) are reserved ahead: flash stores a ceiling every value below which may have
 # been used; RTC memory the exact next value. After a power cut the counter resumes at the ceiling, so no value
 # is ever used twice, and flash is written once per `reserve` values instead of once per value.
+#
+# Boards without RTC memory (RP2040, STM32WL here) keep the RTC image in a flash file, state.rtc, written once
+# at save() before deep sleep and trusted only when the node wakes from that deep sleep: after a reset or a
+# power cut it may be stale, and the flash ceilings apply instead.
 import json
 import hashlib
 import machine
@@ -34,6 +38,7 @@ class Store:
         self.flash_writes = 0
         self._durable = {}  # key -> value, and "#name" -> counter ceiling
         self._data = {}  # everything, durable or not; counters as "#name" -> next value
+        self._rtc_file = False  # True once RTC memory proved absent or too small
         self._load_flash()
         self.from_rtc = self._load_rtc()
         if not self.from_rtc:
@@ -66,11 +71,21 @@ class Store:
         if best is not None:
             self._seq, self._durable, self._slot = best
 
-    def _load_rtc(self):
+    def _rtc_image(self):
         try:
             raw = self._rtc.memory()
         except Exception:
-            return False
+            raw = b""
+        if raw or machine.reset_cause() != machine.DEEPSLEEP_RESET:
+            return raw
+        try:
+            with open(self._path + ".rtc", "rb") as f:
+                return f.read()
+        except OSError:
+            return b""
+
+    def _load_rtc(self):
+        raw = self._rtc_image()
         if len(raw) < 8 or raw[:4] != _RTC_MAGIC or _sum(raw[8:]) != raw[4:8]:
             return False
         try:
@@ -126,12 +141,17 @@ class Store:
 
     # -- persistence
 
-    def _write_rtc(self):
+    def _rtc_record(self):
         body = json.dumps(self._data).encode()
+        return _RTC_MAGIC + _sum(body) + body
+
+    def _write_rtc(self):
+        if self._rtc_file:
+            return  # written once, at save()
         try:
-            self._rtc.memory(_RTC_MAGIC + _sum(body) + body)
-        except ValueError:
-            pass  # larger than RTC memory: flash alone keeps the durable part
+            self._rtc.memory(self._rtc_record())
+        except (ValueError, AttributeError, OSError):
+            self._rtc_file = True  # no RTC memory, or too small: keep the image in flash at save()
 
     def _write_flash(self):
         body = json.dumps(self._durable).encode()
@@ -150,13 +170,16 @@ class Store:
         if self._dirty_flash:
             self._write_flash()
         self._write_rtc()
+        if self._rtc_file:
+            with open(self._path + ".rtc", "wb") as f:
+                f.write(self._rtc_record())
 
     def wipe(self):
         import os
 
-        for i in (0, 1):
+        for suffix in (".0", ".1", ".rtc"):
             try:
-                os.remove("%s.%d" % (self._path, i))
+                os.remove(self._path + suffix)
             except OSError:
                 pass
         self._rtc.memory(b"")
