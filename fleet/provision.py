@@ -1,0 +1,591 @@
+"""Provisioning one node on site: identity from the board, keys from the vault, config on the node, a record in
+the registry, a label, and (optionally) proof that it joined.
+
+Order of operations, chosen so that a failure at any point leaves nothing half-done:
+1. Check the input (role, site, location, coordinates, DevEUI of a node to replace) and open the registry with
+   the master key: a wrong key or a damaged registry stops here, before the board is touched.
+2. Over the raw REPL (mpremote's SerialTransport): read ``machine.unique_id()``, the board id from board.json,
+   the firmware version, and what the current config.json holds (without its key) and its SHA-256.
+3. Find the board's identity: the device the registry already has for this board, else an identity already
+   handed to it by an unfinished run (table ``pending``), else a new one: DevEUI from the unique id (MAC-48 ->
+   EUI-64) or the configured block, a fresh AppKey. A new identity goes to ``pending`` first, so a re-run after
+   any failure gives the same board the same identity, never a second one.
+4. Write ``config.json.tmp`` on the node, read its SHA-256 back and compare, then ``os.rename`` it over
+   config.json and read that hash back too. A cable pulled before the rename leaves the old config; after it, the
+   whole new one (a re-run sees the hash match and goes on).
+5. Only then record the device (and, with --replace, retire the old one and link both) in ONE transaction.
+6. Soft-reset the node so it boots with its new config; write its label; with --wait-join follow its serial log
+   until it says it joined, or until the timeout, and say what it saw.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from fleet import vault as vault_mod
+from fleet.registry import Registry, RegistryError
+from fleet.settings import Settings
+
+CONFIG = "config.json"
+CONFIG_TMP = "config.json.tmp"
+IDENTITY_FIELDS = ("dev_eui", "join_eui", "app_key")
+RESERVED = set(IDENTITY_FIELDS) | {"app", "site", "location", "unprovisioned"}
+
+
+class ProvisionError(Exception):
+    """One line for the installer: what went wrong and what state the node and the registry are in."""
+
+
+# What the node runs to describe itself. Prints one JSON line; the AppKey never leaves the node here.
+_IDENTIFY = """
+import machine, json, binascii
+def _rd(p):
+    try:
+        with open(p, 'rb') as f:
+            return f.read()
+    except OSError:
+        return None
+_c = _rd('config.json')
+_o = {'uid': binascii.hexlify(machine.unique_id()).decode(), 'cfg_sha': None, 'cfg': None, 'board': None,
+      'version': None}
+if _c is not None:
+    try:
+        import hashlib
+        _o['cfg_sha'] = binascii.hexlify(hashlib.sha256(_c).digest()).decode()
+    except ImportError:
+        pass
+    try:
+        _d = json.loads(_c)
+        if isinstance(_d, dict):
+            _o['cfg'] = {k: v for k, v in _d.items() if k != 'app_key'}
+    except ValueError:
+        pass
+_b = _rd('board.json')
+if _b is not None:
+    try:
+        _o['board'] = json.loads(_b).get('id')
+    except (ValueError, AttributeError):
+        pass
+try:
+    from node.version import VERSION
+    _o['version'] = VERSION
+except Exception:
+    pass
+for _m in ('manifest.json', 'lib/manifest.json'):
+    _x = _rd(_m)
+    if _x is not None:
+        try:
+            import hashlib
+            _o['manifest_sha'] = binascii.hexlify(hashlib.sha256(_x).digest()).decode()
+            _o['manifest'] = {k: v for k, v in json.loads(_x).items() if k in ('version', 'app', 'board', 'bundle')}
+        except Exception:
+            pass
+        break
+print(json.dumps(_o))
+"""
+
+_HASH = """
+import hashlib, binascii
+def _sha(p):
+    h = hashlib.sha256()
+    with open(p, 'rb') as f:
+        while True:
+            b = f.read(256)
+            if not b:
+                break
+            h.update(b)
+    return binascii.hexlify(h.digest()).decode()
+"""
+
+
+@dataclass
+class NodeIdentity:
+    uid: str  # hex of machine.unique_id(), lower case
+    board: str | None
+    version: str | None
+    config: dict | None  # current config.json without its app_key
+    config_sha: str | None
+    manifest: dict | None = None
+    manifest_sha: str | None = None
+
+
+class NodeLink:
+    """A raw-REPL session with one board (mpremote's SerialTransport). Errors become ProvisionError."""
+
+    def __init__(self, port: str, *, secrets: list[bytes] | None = None):
+        self.port = port
+        self.secrets = secrets if secrets is not None else []
+        self.t = None
+
+    def _fail(self, doing: str, e: BaseException, state: str = "") -> ProvisionError:
+        text = vault_mod.redact(
+            str(e).strip().splitlines()[-1] if str(e).strip() else e.__class__.__name__, self.secrets
+        )
+        if isinstance(e, OSError) or "device reports readiness" in text or "Input/output" in text:
+            why = "the port went away (cable unplugged or board reset)"
+        elif "timeout" in text.lower() or "could not enter raw repl" in text:
+            why = "the board did not answer (is MicroPython running? `citynode flash`)"
+        else:
+            why = text[:200]
+        return ProvisionError(f"{self.port}: {doing} failed: {why}" + (f"; {state}" if state else ""))
+
+    def open(self):
+        from mpremote.transport import TransportError
+        from serial import SerialException
+
+        try:
+            from mpremote.transport_serial import SerialTransport
+
+            self.t = SerialTransport(self.port, baudrate=115200)
+        except (TransportError, SerialException, OSError) as e:
+            from citynode.ports import explain
+
+            raise ProvisionError(str(explain(e, self.port))) from None
+        try:
+            self.t.enter_raw_repl(soft_reset=True)
+        except (TransportError, SerialException, OSError) as e:
+            self.close()
+            raise self._fail("entering the raw REPL", e) from None
+        return self
+
+    def _exec(self, code: str, doing: str, state: str = "") -> str:
+        from mpremote.transport import TransportError, TransportExecError
+        from serial import SerialException
+
+        try:
+            return self.t.exec(code).decode(errors="replace")
+        except TransportExecError as e:
+            raise self._fail(doing, Exception(e.error_output), state) from None
+        except (TransportError, SerialException, OSError) as e:
+            raise self._fail(doing, e, state) from None
+
+    def identify(self) -> NodeIdentity:
+        out = self._exec(_IDENTIFY, "reading the board's identity")
+        try:
+            d = json.loads(out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise ProvisionError(
+                f"{self.port}: the board's answer is not what a MicroPython node says"
+            ) from None
+        return NodeIdentity(
+            uid=d["uid"].lower(),
+            board=d.get("board"),
+            version=d.get("version"),
+            config=d.get("cfg"),
+            config_sha=d.get("cfg_sha"),
+            manifest=d.get("manifest"),
+            manifest_sha=d.get("manifest_sha"),
+        )
+
+    def write_config(self, data: bytes, on_step: Callable[[str], None] | None = None) -> None:
+        """config.json.tmp, hash checked, renamed over config.json, hash checked again."""
+        want = hashlib.sha256(data).hexdigest()
+        code = (
+            f"f = open({CONFIG_TMP!r}, 'wb')\nf.write({data!r})\nf.close()\n"
+            + _HASH
+            + f"print(_sha({CONFIG_TMP!r}))"
+        )
+        got = self._exec(code, "writing config.json.tmp", "the node keeps its previous config").strip()
+        if got.splitlines()[-1:] != [want]:
+            raise ProvisionError(
+                f"{self.port}: config.json.tmp read back with another hash: the node keeps its "
+                "previous config; try again"
+            )
+        if on_step:
+            on_step("written")
+        code = f"import os\nos.rename({CONFIG_TMP!r}, {CONFIG!r})\n" + _HASH + f"print(_sha({CONFIG!r}))"
+        got = self._exec(
+            code,
+            "switching to the new config.json",
+            "the node has its previous config or the whole new one: run the same command again",
+        ).strip()
+        if got.splitlines()[-1:] != [want]:
+            raise ProvisionError(
+                f"{self.port}: config.json read back with another hash after the switch: run the "
+                "same command again"
+            )
+
+    def reboot(self) -> None:
+        """Leave the raw REPL and soft-reset, so main.py starts with the new config."""
+        try:
+            self.t.exit_raw_repl()
+            self.t.serial.write(b"\x04")
+            self.t.serial.flush()
+        except Exception as e:  # noqa: BLE001 - reported as one line
+            raise self._fail("restarting the node", e, "its config is in place; press RST") from None
+
+    def close(self):
+        if self.t is not None:
+            try:
+                self.t.close()
+            except Exception:  # noqa: BLE001 - the port may already be gone
+                pass
+            self.t = None
+
+
+# ------------------------------------------------------------------------------------------------ request
+
+
+@dataclass
+class Request:
+    port: str
+    app: str | None
+    site: str | None
+    location: str | None
+    lat: float | None = None
+    lon: float | None = None
+    installer: str | None = None
+    board: str | None = None
+    replace: str | None = None
+    settings: dict = field(default_factory=dict)  # extra app settings for config.json (e.g. interval_s)
+
+
+@dataclass
+class Result:
+    device: dict
+    code: str  # TR005
+    label: Path | None
+    resumed: bool
+    wrote_config: bool
+    replaced: str | None = None
+    seconds: float = 0.0
+    join: JoinReport | None = None
+
+
+def known_roles() -> list[str]:
+    from citynode.paths import FIRMWARE_DIR
+
+    return sorted(p.stem for p in (FIRMWARE_DIR / "apps").glob("*.py") if not p.stem.startswith("_"))
+
+
+def check_request(req: Request, reg: Registry) -> tuple[dict | None, Request]:
+    """Validate; with --replace, fill site/location/role from the old device. Returns (old device, request)."""
+    old = None
+    if req.replace:
+        try:
+            old_eui = vault_mod.parse_eui(req.replace, "DevEUI")
+        except ValueError as e:
+            raise ProvisionError(f"--replace: {e}") from None
+        old = reg.get(old_eui)
+        if old is None:
+            raise ProvisionError(f"--replace: no device {old_eui} in the registry")
+        if old["status"] == "retired":
+            raise ProvisionError(f"--replace: {old_eui} is already retired")
+        req.site = req.site or old["site"]
+        req.location = req.location or old["location"]
+        req.app = req.app or old["role"]
+        if req.lat is None and req.lon is None:
+            req.lat, req.lon = old["lat"], old["lon"]
+    if not req.app:
+        raise ProvisionError("no role: give --app (one of " + ", ".join(known_roles()) + ")")
+    if req.app not in known_roles():
+        raise ProvisionError(
+            f"--app {req.app!r} is not a role this firmware has ({', '.join(known_roles())})"
+        )
+    for name in ("site", "location"):
+        v = getattr(req, name)
+        if v is None or not str(v).strip():
+            raise ProvisionError(f"--{name} is missing: say where the node is installed")
+        setattr(req, name, str(v).strip())
+    if (req.lat is None) != (req.lon is None):
+        raise ProvisionError("give both --lat and --lon, or neither")
+    if req.lat is not None and not (-90 <= req.lat <= 90 and -180 <= req.lon <= 180):
+        raise ProvisionError(f"--lat {req.lat} --lon {req.lon} is not a place on Earth")
+    for k in req.settings:
+        if k in RESERVED:
+            raise ProvisionError(f"setting {k!r} is set by provisioning itself")
+    return old, req
+
+
+def node_config(req: Request, dev_eui: str, join_eui: str, app_key: bytes, current: dict | None) -> bytes:
+    """The config.json bytes: identity, role, place, and app settings (kept from the node's config if same role)."""
+    cfg: dict = {}
+    if current and current.get("app") == req.app:
+        cfg.update({k: v for k, v in current.items() if k not in RESERVED})
+    cfg.update(req.settings)
+    cfg.update(
+        {
+            "app": req.app,
+            "dev_eui": dev_eui,
+            "join_eui": join_eui,
+            "app_key": app_key.hex().upper(),
+            "site": req.site,
+            "location": req.location,
+        }
+    )
+    return json.dumps(cfg, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _identity_for(reg: Registry, s: Settings, uid: str) -> tuple[str, bytes, dict | None, bool]:
+    """(dev_eui, app_key, existing device or None, resumed). Never two identities for one board."""
+    existing = reg.by_board(uid)
+    if existing is not None:
+        key = reg.app_key(existing["dev_eui"])
+        if key is None:
+            key = vault_mod.new_app_key()
+        return existing["dev_eui"], key, existing, True
+    pend = reg.pending(uid)
+    if pend is not None:
+        dev = reg.get(pend[0])
+        return pend[0], pend[1], dev, True
+    if s.dev_eui_block:
+        try:
+            dev_eui = reg.next_block_eui(s.dev_eui_block)
+        except ValueError as e:
+            raise ProvisionError(f"fleet.dev_eui_block: {e}") from None
+    else:
+        try:
+            dev_eui = vault_mod.eui64_from_uid(bytes.fromhex(uid))
+        except ValueError as e:
+            raise ProvisionError(str(e)) from None
+    dev = reg.get(dev_eui)
+    key = None
+    if dev is not None:
+        if dev.get("board_uid") and dev["board_uid"] != uid:
+            raise ProvisionError(
+                f"DevEUI {dev_eui} already belongs to board {dev['board_uid']} in the registry"
+            )
+        key = reg.app_key(
+            dev_eui
+        )  # pre-provisioned by `fleet import`: its key is already on the network server
+    key = key or vault_mod.new_app_key()
+    reg.set_pending(uid, dev_eui, key)
+    return dev_eui, key, dev, dev is not None
+
+
+def provision(
+    req: Request,
+    reg: Registry,
+    s: Settings,
+    *,
+    label_dir: Path | None = None,
+    say: Callable[[str], None] = lambda m: None,
+    reboot: bool = True,
+    wait_join_s: float | None = None,
+    check_network: Callable[[str], bool] | None = None,
+    on_recorded: Callable[[Result], None] | None = None,
+    on_line: Callable[[str], None] | None = None,
+    link_factory: Callable[[str, list], NodeLink] | None = None,
+) -> Result:
+    """Provision the board on req.port. `check_network(dev_eui)` (emulated boards) confirms a join server-side."""
+    from fleet.labels import Label, write_png
+
+    t0 = time.perf_counter()
+    old, req = check_request(req, reg)
+    secrets: list[bytes] = []
+    link = (link_factory or (lambda p, sec: NodeLink(p, secrets=sec)))(req.port, secrets)
+    link.open()
+    try:
+        ident = link.identify()
+        if req.board and ident.board and ident.board != req.board:
+            raise ProvisionError(f"the board on {req.port} is a {ident.board}, not a {req.board}")
+        if old is not None and old.get("board_uid") == ident.uid:
+            raise ProvisionError(f"--replace {old['dev_eui']}: that is this very board; plug in the new one")
+        dev_eui, app_key, existing, resumed = _identity_for(reg, s, ident.uid)
+        secrets.append(app_key)
+        join_eui = (existing or {}).get("join_eui") or reg.join_eui(s.join_eui)
+        data = node_config(req, dev_eui, join_eui, app_key, ident.config)
+        want = hashlib.sha256(data).hexdigest()
+        wrote = ident.config_sha != want
+        if wrote:
+            say(f"writing config.json on {req.port}")
+            link.write_config(data)
+        else:
+            say("the node already has this config")
+        record = _record(reg, req, ident, dev_eui, join_eui, app_key, existing, old, want)
+        label = Label.for_device(record, s.profile_id)
+        path = None
+        if label_dir is not None:
+            path = write_png(label, Path(label_dir) / f"{dev_eui}.png")
+            reg.add_event("label_printed", dev_eui=dev_eui, detail={"file": str(path)})
+        result = Result(
+            record,
+            label.code,
+            path,
+            resumed,
+            wrote,
+            old["dev_eui"] if old else None,
+            time.perf_counter() - t0,
+        )
+        if reboot or wait_join_s:
+            link.reboot()
+        if on_recorded:
+            on_recorded(result)
+        if wait_join_s:
+            check = (lambda: check_network(dev_eui)) if check_network else None
+            rep = wait_join(req.port, wait_join_s, ser=link.t.serial, check_network=check, on_line=on_line)
+            result.join = rep
+            if rep.joined:
+                from fleet.registry import now
+
+                result.device = reg.update(
+                    dev_eui,
+                    {"status": "installed", "installed_at": now(), "joined_at": now()},
+                    event="joined",
+                    detail={"dev_addr": rep.dev_addr, "seconds": round(rep.seconds, 1)},
+                )
+    finally:
+        link.close()
+    return result
+
+
+def _record(
+    reg: Registry,
+    req: Request,
+    ident: NodeIdentity,
+    dev_eui: str,
+    join_eui: str,
+    app_key: bytes,
+    existing: dict | None,
+    old: dict | None,
+    config_sha: str,
+) -> dict:
+    from fleet.registry import now
+
+    t = now()
+    fields = {
+        "join_eui": join_eui,
+        "board_uid": ident.uid,
+        "role": req.app,
+        "board": ident.board,
+        "firmware_version": ident.version or (ident.manifest or {}).get("version"),
+        "bundle_hash": ident.manifest_sha,
+        "config_hash": config_sha,
+        "site": req.site,
+        "location": req.location,
+        "lat": req.lat,
+        "lon": req.lon,
+        "installer": req.installer,
+        "status": "provisioned",
+        "provisioned_at": t,
+    }
+    detail = {"site": req.site, "location": req.location, "port": req.port}
+    try:
+        with reg.transaction():
+            if existing is None:
+                fields["dev_eui"] = dev_eui
+                if old is not None:
+                    fields["replaces"] = old["dev_eui"]
+                reg.add_device(fields, app_key=app_key, event="provisioned", detail=detail)
+            else:
+                if existing["site"] != req.site or existing["location"] != req.location:
+                    detail["moved_from"] = f"{existing['site']} / {existing['location']}"
+                if old is not None:
+                    fields["replaces"] = old["dev_eui"]
+                reg.update(dev_eui, fields, event="provisioned", detail=detail)
+                if reg.app_key(dev_eui) != app_key:
+                    reg.set_app_key(dev_eui, app_key)
+            if old is not None:
+                reg.update(
+                    old["dev_eui"],
+                    {"status": "retired", "retired_at": t, "replaced_by": dev_eui},
+                    event="replaced",
+                    detail={"by": dev_eui},
+                )
+                reg.add_event("retired", dev_eui=old["dev_eui"], detail={"reason": f"replaced by {dev_eui}"})
+                reg.add_event("replaced", dev_eui=dev_eui, detail={"replaces": old["dev_eui"]})
+            reg.clear_pending(ident.uid)
+    except RegistryError as e:
+        raise ProvisionError(
+            f"{e} (the node has its new config; run the same command again to record it)"
+        ) from None
+    return reg.get(dev_eui)
+
+
+# ------------------------------------------------------------------------------------------------ wait for the join
+
+_JOINED = re.compile(r"lorawan: joined devaddr=([0-9a-fA-F]{8})")
+_BOOT = re.compile(r"citynode boot v=(\S+) board=(\S+) app=(\S+)")
+
+
+@dataclass
+class JoinReport:
+    joined: bool
+    dev_addr: str | None = None
+    seconds: float = 0.0
+    boots: int = 0
+    tries: int = 0
+    lines: list[str] = field(default_factory=list)
+    why: str = ""
+
+
+def explain_no_join(lines: list[str], boots: int, timeout: float) -> str:
+    text = "\n".join(lines)
+    if boots == 0:
+        return (
+            f"no boot line from the node in {timeout:g} s: is the firmware deployed (`citynode deploy`) and "
+            "is this the node's serial port?"
+        )
+    if "no valid dev_eui/join_eui/app_key" in text:
+        return "the node says its config has no valid keys: provision again"
+    m = re.findall(r"error in app: (.+)", text)
+    if m and not re.search(r"lorawan: join", text):
+        return f"the node's app fails before it joins: {m[-1].strip()[:160]} (see `citynode monitor`)"
+    m = re.findall(r"join back-off: next try in (\d+) s", text)
+    if m:
+        return f"the node is in join back-off (next try in {m[-1]} s): it is trying but not heard or not accepted"
+    return (
+        f"no join-accept in {timeout:g} s: is the device on the network server with this AppKey "
+        "(`citynode fleet push` or an export), and is a gateway in range?"
+    )
+
+
+def wait_join(
+    port: str,
+    timeout: float,
+    *,
+    on_line: Callable[[str], None] | None = None,
+    check_network: Callable[[], bool] | None = None,
+    ser=None,
+) -> JoinReport:
+    """Follow the node's serial log until it logs its join (and `check_network()` agrees), or `timeout`."""
+    from citynode.ports import open_serial
+
+    own = ser is None
+    if own:
+        ser = open_serial(port, timeout=0.2)
+    ser.timeout = 0.2
+    rep = JoinReport(False)
+    t0 = time.monotonic()
+    buf = b""
+    try:
+        while time.monotonic() - t0 < timeout:
+            try:
+                chunk = ser.read(4096)
+            except Exception as e:  # noqa: BLE001 - the port went away: say so
+                rep.why = f"{port}: the port went away while waiting for the join ({e.__class__.__name__})"
+                break
+            if not chunk:
+                continue
+            buf += chunk
+            while b"\n" in buf:
+                raw, buf = buf.split(b"\n", 1)
+                line = raw.decode(errors="replace").strip()
+                if not line:
+                    continue
+                rep.lines.append(line)
+                if on_line:
+                    on_line(line)
+                if _BOOT.search(line):
+                    rep.boots += 1
+                m = _JOINED.search(line)
+                if m:
+                    rep.dev_addr = m.group(1).upper()
+                    if check_network is None or check_network():
+                        rep.joined = True
+                        rep.seconds = time.monotonic() - t0
+                        return rep
+                    rep.why = "the node says it joined but the network server has no session for it"
+                    return rep
+    finally:
+        if own:
+            ser.close()
+    rep.seconds = time.monotonic() - t0
+    rep.why = rep.why or explain_no_join(rep.lines, rep.boots, timeout)
+    return rep
