@@ -332,3 +332,28 @@ def test_boards_directory_has_what_the_flash_tests_assume():
     assert boards.load(S3)["flash"]["chip"] == "esp32s3" and boards.load(ESP32)["flash"]["offset"] == 0x1000
     assert boards.load(PICO)["flash"]["volume_label"] == "RPI-RP2"
     assert Path(boards.load(PICO)["flash"]["firmware"]).suffix == ".uf2"
+
+
+def test_a_missing_port_is_one_clear_line(tmp_path, images):
+    code, out, err = run_cli("flash", "-b", S3, "-p", str(tmp_path / "ttyUSB9"), "-f", str(images["esp32s3"]))
+    assert (
+        code == 2 and err.startswith("citynode: error: ") and "no such port" in err and "Traceback" not in err
+    )
+    with pytest.raises(FlashError, match="no such port"):
+        flash_esp(str(tmp_path / "ttyUSB9"), boards.load(S3), images["esp32s3"])
+
+
+def test_nothing_answering_says_how_to_enter_download_mode(images):
+    master, slave = os.openpty()  # a port with nothing behind it, like a board running its application
+    port = os.ttyname(slave)
+    try:
+        t0 = time.perf_counter()
+        with pytest.raises(FlashError) as e:
+            flash_esp(port, boards.load(S3), images["esp32s3"])
+        assert time.perf_counter() - t0 < 10
+    finally:
+        os.close(master)
+        os.close(slave)
+    msg = str(e.value)
+    assert msg.startswith(f"no ESP32 bootloader answers on {port}: hold BOOT")
+    assert "power-only USB cable" in msg

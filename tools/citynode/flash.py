@@ -521,6 +521,13 @@ def flash_esp(
     )
     if on_command:
         on_command(result.command)
+    if "://" not in port:  # permission, busy, missing: say so in the ports module's words, not esptool's
+        from citynode.ports import PortError, open_serial
+
+        try:
+            open_serial(port, timeout=0).close()
+        except PortError as e:
+            raise FlashError(str(e)) from None
     sink = _Sink(offset, len(data), progress, log)
     t0 = time.perf_counter()
     errors = []
