@@ -269,8 +269,8 @@ def run(node):
             "periodic",
             {
                 "co2_ppm": co2,
-                "temp_c": reading[1] / 100 if reading else None,
-                "rh_pct": reading[2] / 100 if reading else None,
+                "temp_c": reading[1] / 100 if reading and reading[1] is not None else None,
+                "rh_pct": reading[2] / 100 if reading and reading[2] is not None else None,
                 "led": NAMES[level] if level else "off",
                 "flags": flags,
             },

@@ -20,9 +20,9 @@ def configure(node, dev):
     frc = st.get("s.frc")
     if frc:
         st.delete("s.frc")
-        from sensors.scd4x_extra import forced_recalibration
-
-        node.log("classair: recalibrated to %d ppm, correction %d" % (frc, forced_recalibration(dev, frc)))
+        mod = "sensors.senseair_s8" if type(dev).__name__ == "S8" else "sensors.scd4x_extra"
+        fn = __import__(mod, None, None, ("forced_recalibration",)).forced_recalibration
+        node.log("classair: recalibrated to %d ppm, correction %d" % (frc, fn(dev, frc)))
 
 
 def downlink(node, payload, dl):
