@@ -9,6 +9,7 @@ from fleet.lorawan import frames, region
 from fleet.lorawan.airtime import time_on_air_us
 from fleet.lorawan.pathmodel import Gateway, PathModel
 from hil.network import attach_network
+from hil.radio import run_boards
 
 H = bytes.fromhex
 DEV, JOIN, KEY = "0011223344556677", "8899aabbccddeeff", "000102030405060708090a0b0c0d0e0f"
@@ -154,6 +155,16 @@ def test_uplink_not_heard_with_private_syncword_or_far_away(make_board, fw):
     assert radio.server.counters["join_request"] == 0
 
 
+def test_rejected_uplink_is_reported_with_the_reason(make_board, fw):
+    stranger = frames.DataFrame(frames.UNCONFIRMED_UP, 0x01020304, 5, fport=1, payload=b"x")
+    phy = stranger.build(bytes(16), bytes(16)).hex()
+    b, radio, _ = run_plan(make_board, fw, [["tx", phy, 868100, 9]])
+    f = [e for e in b.events if e["type"] == "lora_frame"]
+    assert f[0]["frame"] == "uplink" and f[0]["heard"] and f[0]["rejected"] == "unknown DevAddr"
+    assert f[0]["mic_ok"] is False and f[0]["fcnt"] == 5
+    assert radio.server.counters["rejected:unknown DevAddr"] == 1
+
+
 def test_sx127x_rx_boost_needs_lna_boost_hf_like_the_real_driver(make_board, fw):
     steps = [
         ["cfg", {"rx_boost": True}],
@@ -185,6 +196,27 @@ def test_two_boards_share_one_server(make_board, fw):
     addrs = {d["pending"]["dev_addr"] for d in radio.server.devices.values()}
     assert len(addrs) == 2
     assert sum(1 for f in radio.frames if f["frame"] == "join_accept" and f["received"]) == 2
+
+
+def test_boards_stepped_together_collide_on_the_same_channel_and_sf(make_board, fw):
+    radio = None
+    boards = []
+    for i, (freq, sf) in enumerate([(868100, 9), (868100, 9), (868100, 10), (868300, 9)]):
+        b = make_board(firmware_dir=fw)
+        eui = f"00112233445566{i:02x}"
+        radio = attach_network(
+            b, dev_eui=eui, join_eui=JOIN, app_key=KEY, radio=radio, position=(1000 + i, 0)
+        )
+        jr = frames.JoinRequest(H(JOIN), H(eui), 1).build(H(KEY)).hex()
+        (b.flash / "plan.json").write_text(json.dumps({"steps": [["tx", jr, freq, sf]]}))
+        boards.append(b)
+    out = run_boards(boards, hours=0.5)
+    assert out["halted"] == [] and out["boots"] == 4
+    heard = [f["heard"] for f in radio.frames if f["frame"] == "join_request"]
+    lost = [f.get("lost") for f in radio.frames if f["frame"] == "join_request"]
+    # the first on 868.1/SF9 goes through, the second collides with it; other SF or channel: no collision
+    assert heard == [True, False, True, True] and lost[1] == "collision"
+    assert radio.server.counters["join_request"] == 3
 
 
 def test_path_model_link_budget_is_deterministic_and_monotonic():

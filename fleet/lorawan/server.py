@@ -87,6 +87,7 @@ class NetworkServer:
         self.by_addr: dict[int, str] = {}
         self.records: list[dict] = []
         self.counters: Counter = Counter()
+        self.last_verdict: dict | None = None
         if self.state_path and self.state_path.exists():
             self._load()
 
@@ -199,6 +200,8 @@ class NetworkServer:
         if self.keep_records:
             self.records.append(rec)
         self.counters[kind] += 1
+        if kind in ("uplink", "join_request", "rejected"):
+            self.last_verdict = rec
         return rec
 
     def _reject(self, t_us: int, reason: str, **fields):
@@ -261,6 +264,7 @@ class NetworkServer:
         """One uplink decoded by one or more gateways. `t_us`: end of its transmission; `receptions`:
         [(gateway, rssi, snr)] best first. Returns the downlink to send, or None."""
         phy = bytes(phy)
+        self.last_verdict = None  # the record of what became of this frame: uplink, join_request or rejected
         receptions = [
             tuple(r) if not hasattr(r, "gateway") else (r.gateway, r.rssi, r.snr) for r in receptions
         ]
@@ -427,7 +431,7 @@ class NetworkServer:
             dev_addr=base["dev_addr"],
             fcnt=fc,
             fport=fr.fport,
-            payload=_hex(plain) if fr.fport else "",
+            payload=_hex(plain),
             confirmed=fr.confirmed,
             adr=fr.adr,
             adr_ack_req=fr.adr_ack_req,

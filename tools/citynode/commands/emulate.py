@@ -217,7 +217,19 @@ def _frame_line(ev) -> dict:
     line.update({k: ev.get(k) for k in FRAME_FIELDS})
     if ev["frame"] == "uplink":
         line.update({k: ev.get(k) for k in UPLINK_FIELDS})
-    for k in ("fport", "fcnt", "payload", "mic_ok", "window", "heard", "received", "lost", "rssi", "snr"):
+    for k in (
+        "fport",
+        "fcnt",
+        "payload",
+        "mic_ok",
+        "window",
+        "heard",
+        "received",
+        "lost",
+        "rejected",
+        "rssi",
+        "snr",
+    ):
         if k in ev and k not in line:
             line[k] = ev[k]
     return line
