@@ -357,3 +357,10 @@ def test_nothing_answering_says_how_to_enter_download_mode(images):
     msg = str(e.value)
     assert msg.startswith(f"no ESP32 bootloader answers on {port}: hold BOOT")
     assert "power-only USB cable" in msg
+
+
+def test_erase_on_an_rp2040_says_how_instead(bootsel):
+    root, vol, fw = bootsel
+    code, out, err = run_cli("flash", "-b", PICO, "-f", str(fw), "--mount-root", str(root), "--erase")
+    assert code == 2 and "flash_nuke.uf2" in err
+    assert sorted(p.name for p in vol.iterdir()) == ["INFO_UF2.TXT"]

@@ -58,6 +58,7 @@ class FlashResult:
     md5: str | None = None
     attempts: int = 1
     command: str = ""
+    port_after: str | None = None  # where a native-USB board came back after its reset
     log: list[str] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
@@ -72,7 +73,8 @@ class FlashResult:
                 )
                 if x
             )
-            return f"{self.chip} {self.mac}: {_kb(self.bytes)} written, MD5 verified ({how})"
+            back = f"; now on {self.port_after}" if self.port_after and self.port_after != self.target else ""
+            return f"{self.chip} {self.mac}: {_kb(self.bytes)} written, MD5 verified ({how}){back}"
         return f"{_kb(self.bytes)} to {self.target}"
 
 
@@ -325,6 +327,22 @@ def _shell_quote(s: str) -> str:
     return shlex.quote(s)
 
 
+def _native_usb_port(port: str):
+    """The port's listing if it is the chip's own USB (it re-enumerates on reset), else None."""
+    if "://" in port or _is_pty(port):
+        return None
+    try:
+        from citynode.ports import list_ports
+
+        real = os.path.realpath(port)
+        for p in list_ports():
+            if os.path.realpath(p.device) == real and p.native_usb:
+                return p
+    except Exception:  # noqa: BLE001 - listing is best effort; flashing does not depend on it
+        return None
+    return None
+
+
 def _port_gone(port: str, exc: BaseException | None) -> bool:
     """Did the port vanish (cable pulled, board reset its native USB) rather than the transfer go wrong?"""
     if "://" not in port and not os.path.exists(port):
@@ -528,6 +546,7 @@ def flash_esp(
             open_serial(port, timeout=0).close()
         except PortError as e:
             raise FlashError(str(e)) from None
+    native = _native_usb_port(port)
     sink = _Sink(offset, len(data), progress, log)
     t0 = time.perf_counter()
     errors = []
@@ -564,6 +583,17 @@ def flash_esp(
                     log(f"failed at {b} baud ({first}); retrying at {ROM_BAUD} baud, uncompressed")
                 sink.set_phase("retry")
                 time.sleep(0.3)  # let the board's reset (DTR/RTS, or the emulator's session end) settle
+    if after == "hard-reset" and native is not None:
+        # an ESP32-S3 on its own USB port drops off the bus when it resets and comes back, maybe renamed
+        from citynode.ports import PortError, wait_reenumerated
+
+        sink.set_phase("reset", len(data))
+        try:
+            result.port_after = wait_reenumerated(native)
+        except PortError as e:
+            result.port_after = None
+            if log:
+                log(str(e))
     result.seconds = time.perf_counter() - t0
     result.log = sink.lines
     sink.set_phase("done", len(data))

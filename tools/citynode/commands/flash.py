@@ -69,6 +69,15 @@ def cli(board_name, port_specs, firmware, erase, all_ports, baud, no_stub, mount
     except FlashError as e:
         raise UserError(str(e)) from None
     method = board["flash"]["method"]
+    if erase and method == "uf2":
+        raise UserError(
+            "--erase: an RP2040 is wiped by copying flash_nuke.uf2 (https://datasheets.raspberrypi.com/soft/"
+            "flash_nuke.uf2) onto its BOOTSEL drive first; then flash without --erase"
+        )
+    if erase and method != "esptool":
+        raise UserError(
+            f"--erase is for ESP32 boards; {board['id']} is erased by its {method} tool's own option"
+        )
     if method == "esptool":
         _esp(board, image, data, port_specs, all_ports, erase, baud, not no_stub)
     elif method == "uf2":
