@@ -401,3 +401,28 @@ def test_two_provisions_at_once_from_two_terminals(board):
     assert not errors
     with registry() as reg:
         assert {d["dev_eui"] for d in reg.devices()} == {"F412FAFFFE4A0011", "F412FAFFFE4A0012"}
+
+
+def test_failure_after_the_write_resumes_without_rewriting(board, monkeypatch):
+    """The node got its whole new config but the registry could not record it: the re-run finds the same
+    identity pending, sees the node's config hash already right, and records it."""
+    import fleet.provision as prov
+
+    b = board()
+    orig = prov._record
+
+    def fail(*a, **kw):
+        raise ProvisionError("the registry refused (simulated)")
+
+    monkeypatch.setattr(prov, "_record", fail)
+    r = run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1", ok=False)
+    assert r.exit_code == 2
+    written = node_config(b)
+    with registry() as reg:
+        assert reg.count() == 0 and reg.pending(UID)[1].hex().upper() == written["app_key"]
+    monkeypatch.setattr(prov, "_record", orig)
+    r = run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
+    assert "already had this config" in r.stdout
+    assert node_config(b) == written
+    with registry() as reg:
+        assert reg.app_key(DEV_EUI).hex().upper() == written["app_key"]
