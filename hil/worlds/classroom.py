@@ -81,6 +81,7 @@ class Classroom(World):
         self._occ: list[int] = []
         self._ach: list[float] = []
         self._days: dict = {}
+        self._hours: dict = {}
         self._state = None
 
     # ------------------------------------------------------------------ inputs
@@ -105,9 +106,13 @@ class Classroom(World):
 
     def _inputs(self, t: int):
         """(children, adults, air changes per hour, heating setpoint C, outdoor T C) at unix time t."""
-        local = datetime.fromtimestamp(t, PARIS)
+        # Local time changes offset only on whole UTC hours: convert once per hour, then count minutes.
+        hour = t - t % 3600
+        local = self._hours.get(hour)
+        if local is None:
+            local = self._hours[hour] = datetime.fromtimestamp(hour, PARIS)
         plan = self._day_plan(local.date())
-        minute = local.hour * 60 + local.minute
+        minute = local.hour * 60 + local.minute + (t - hour) // 60
         children = adults = 0
         ach = plan["ach_closed"]
         for i, (a, b, kind) in enumerate(plan["periods"]):
