@@ -229,6 +229,7 @@ def _frame_line(ev) -> dict:
         "rejected",
         "rssi",
         "snr",
+        "decoded",  # the payload as the fleet codec reads it (ClassAir: see citynode/classair_view.py)
     ):
         if k in ev and k not in line:
             line[k] = ev[k]
