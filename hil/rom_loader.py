@@ -734,6 +734,7 @@ class FakeRom:
         if addr + size > self.size:
             return self._err(op, ROM_READ_LEN_ERR, STUB_BAD_DATA_LEN)
         digest = hashlib.md5(self.flash[addr : addr + size])
+        self._note("md5", offset=addr, bytes=size)
         self._reply(op, data=digest.digest() if self.stub else digest.hexdigest().encode())
 
     def _read_flash_slow(self, op, data):

@@ -64,6 +64,9 @@ def test_flash_writes_the_image_and_verifies_it(rom, images, stub):
     assert res.mac == ":".join(f"{b:02x}" for b in r.mac)
     kinds = [e["type"] for e in r.events]
     assert ("stub" in kinds) is stub
+    # verified by the board: esptool's check after the write, then verify_flash's (padded to 4 bytes)
+    md5s = [(e["offset"], e["bytes"]) for e in r.events if e["type"] == "md5"]
+    assert md5s == [(0, -(-len(image) // 4) * 4)] * 2
     assert {"type": "baud", "baud": 921600} in [
         {k: e[k] for k in ("type", "baud")} for e in r.events if "baud" in e
     ]
