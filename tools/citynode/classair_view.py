@@ -24,6 +24,21 @@ LED_COLOURS = {
 }
 
 
+_KINDS = {10: "periodic", 11: "event", 12: "status"}
+
+
+def _fields(decoded):
+    """The named values in a decoded uplink, whether the codec returns them flat or under a key."""
+    if not isinstance(decoded, dict):
+        return None
+    if "co2_ppm" in decoded or "led" in decoded:
+        return decoded
+    for k in ("fields", "data", "values", "decoded"):
+        if isinstance(decoded.get(k), dict):
+            return decoded[k]
+    return decoded
+
+
 def _num(s):
     return None if s == "None" else int(s)
 
@@ -62,7 +77,7 @@ class ClassAirView:
         self.console = console
         self.progress = None
         self._task = None
-        self._pending_uplinks: list[dict] = []
+        self._pending: dict | None = None
         board.log.listeners.append(self.on_event)
 
     # ------------------------------------------------------------------ events
@@ -80,48 +95,72 @@ class ClassAirView:
                     "rh_pct": None if rh == "None" else int(rh) / 100,
                     "led": led,
                     "level": level,
+                    "uplinks": [],
                 }
                 self.wakes.append(w)
+                self._pending = w
                 if not self.leds or self.leds[-1][1] != led:
                     self.leds.append((ev["t"], led))
                     if self.as_json:
                         print(json.dumps({"type": "led", "t": ev["t"], "state": led}), flush=True)
-                if not self.as_json and self.live:
-                    self._row(w)
         elif _is_uplink(ev) and ev.get("payload") and ev.get("mic_ok", True):
-            up = {"t": ev["t"], "fport": ev.get("fport"), "size": len(ev["payload"]) // 2}
-            up["decoded"] = decode_uplink(ev.get("fport"), ev["payload"])
+            if "decoded" not in ev:
+                ev["decoded"] = decode_uplink(ev.get("fport"), ev["payload"])  # shared with the --json line
+            up = {
+                "t": ev["t"],
+                "fport": ev.get("fport"),
+                "size": len(ev["payload"]) // 2,
+                "decoded": ev["decoded"],
+            }
             self.uplinks.append(up)
-        elif kind == "sleep" and self.progress is not None:
-            self.progress.update(self._task, completed=(self.board.t_us - self.board.start_us) / 1e6)
+            if self._pending is not None:
+                self._pending["uplinks"].append(up)
+        elif kind in ("sleep", "reset", "watchdog", "halt", "powercut"):
+            if self._pending is not None and not self.as_json and self.live:
+                self._row(self._pending)
+            self._pending = None
+            if self.progress is not None:
+                self.progress.update(self._task, completed=(self.board.t_us - self.board.start_us) / 1e6)
 
     def decorate(self, ev: dict) -> dict:
         """A JSON line for an uplink, with its decoded payload under `decoded`."""
-        if _is_uplink(ev) and ev.get("payload"):
-            ev = dict(ev)
-            ev["decoded"] = decode_uplink(ev.get("fport"), ev["payload"])
+        if _is_uplink(ev) and ev.get("payload") and "decoded" not in ev:
+            ev = dict(ev, decoded=decode_uplink(ev.get("fport"), ev["payload"]))
         return ev
 
     # ------------------------------------------------------------------ live table
 
     def _row(self, w: dict):
-        up = self.uplinks[-1] if self.uplinks and self.uplinks[-1]["t"] >= w["t"] - 60 else None
+        """One line per wake: the values as the network decoded them (as the node measured them if no uplink
+        was decoded), the light, and what went on the air."""
+        vals = {"co2": w["co2"], "temp_c": w["temp_c"], "rh_pct": w["rh_pct"]}
+        src = "node"
+        for up in w["uplinks"]:
+            f = _fields(up["decoded"])
+            if f and "co2_ppm" in f:
+                vals = {
+                    "co2": f.get("co2_ppm"),
+                    "temp_c": f.get("temp_c", vals["temp_c"]),
+                    "rh_pct": f.get("rh_pct", vals["rh_pct"]),
+                }
+                src = "decoded"
         local = datetime.fromtimestamp(w["t"], PARIS).strftime("%a %H:%M")
-        co2 = "  --" if w["co2"] is None else f"{w['co2']:5d}"
-        temp = "  -- " if w["temp_c"] is None else f"{w['temp_c']:5.1f}"
-        rh = " --" if w["rh_pct"] is None else f"{w['rh_pct']:3.0f}"
+        co2 = "   --" if vals["co2"] is None else f"{vals['co2']:5d}"
+        temp = "   --" if vals["temp_c"] is None else f"{vals['temp_c']:5.1f}"
+        rh = " --" if vals["rh_pct"] is None else f"{vals['rh_pct']:3.0f}"
         colour = {"green": "green", "red": "red", "orange": "dark_orange", "fault": "magenta"}.get(
             w["led"], "dim"
         )
-        text = f"{local}  {co2} ppm  {temp} C  {rh} %  [{colour}]{w['led']:>6}[/]"
-        if up:
-            text += f"  uplink port {up['fport']} {up['size']} B"
+        ups = ", ".join(f"{_KINDS.get(u['fport'], u['fport'])} {u['size']} B" for u in w["uplinks"]) or "-"
+        text = f"{local}  {co2} ppm  {temp} C  {rh} %  [{colour}]{w['led']:>6}[/]  {ups}"
+        if src == "node" and w["uplinks"]:
+            text += " [dim](not decoded)[/]"
         if self.console is not None:
             self.console.print(text, highlight=False)
 
     def header(self):
         if self.console is not None and not self.as_json:
-            self.console.print("[bold]local time   CO2         T      RH   LED[/]")
+            self.console.print("[bold]local time    CO2        T        RH    LED     uplinks[/]")
 
     # ------------------------------------------------------------------ plot
 
