@@ -56,13 +56,15 @@ def attach_network(
     radio: Radio | None = None,
     position: tuple[float, float] = (500.0, 0.0),
     seed: int | None = None,
+    path=None,
 ) -> Radio:
-    """Provision `board` with a LoRaWAN identity and put it on `radio` (new one with `server` if not given)."""
+    """Provision `board` with a LoRaWAN identity and put it on `radio` (a new one with `server` and `path`, a
+    fleet.lorawan.pathmodel.PathModel, if not given)."""
     dev_eui, join_eui, app_key = check_identity(
         dev_eui or DEMO_DEV_EUI, join_eui or DEMO_JOIN_EUI, app_key or DEMO_APP_KEY
     )
     if radio is None:
-        radio = Radio(server, seed=board.seed if seed is None else seed)
+        radio = Radio(server, path, seed=board.seed if seed is None else seed)
     _write_config(board, {"dev_eui": dev_eui, "join_eui": join_eui, "app_key": app_key})
     radio.server.register(dev_eui, join_eui, app_key)
     radio.attach(board, position=position, name=dev_eui)

@@ -7,6 +7,8 @@ import pytest
 from citynode.paths import FIRMWARE_DIR
 
 from fleet.lorawan import frames
+from fleet.lorawan.pathmodel import PathModel
+from fleet.lorawan.server import NetworkServer
 from hil.network import attach_network
 
 DEV, JOIN, KEY = "0011223344556677", "8899aabbccddeeff", "000102030405060708090a0b0c0d0e0f"
@@ -15,7 +17,7 @@ PROBE = """
 # test app: one uplink per wake with a counter; logs any downlink and the network time
 def run(node):
     n = node.store.get("probe_n", 0)
-    dl = node.link.send(7, bytes([n & 0xFF, 0xAB]))
+    dl = node.link.send(7, bytes([n & 0xFF, 0xAB]), node.setting("confirmed", False))
     if dl:
         node.log("probe: downlink %d %s" % (dl[0], bytes(dl[1]).hex()))
     node.log("probe: sent %d joined=%s time=%s" % (n, node.link.joined, node.link.time()))
@@ -65,3 +67,41 @@ def test_join_uplinks_and_a_downlink_end_to_end(make_board, fw):
     assert kinds.count("join_request") == 1
     jr = frames.parse(bytes.fromhex(fr[0]["phy_payload"]))
     assert jr.dev_eui.hex() == DEV and jr.mic_ok(bytes.fromhex(KEY))
+
+
+def test_adr_moves_a_near_node_from_dr0_to_dr5(make_board, fw):
+    b = make_board(app="e2e_probe", firmware_dir=fw, config={"dr": 0})
+    ns = NetworkServer(seed=1, adr_history=5)
+    radio = attach_network(b, dev_eui=DEV, join_eui=JOIN, app_key=KEY, server=ns, position=(300.0, 0.0))
+    res = b.run(hours=1.5)
+    assert res.halted is None
+    ups = [f for f in radio.frames if f["frame"] == "uplink"]
+    assert ups[0]["dr"] == 0 and ups[-1]["dr"] == 5
+    adr = [m for r in ns.records if r["type"] == "downlink" for m in r["mac"] if m["name"] == "LinkADR"]
+    # first DR0 -> DR5, then (the link still strong) TX power down step by step, each accepted by the node
+    assert adr[0]["dr"] == 5 and len(adr) >= 2 and ns.counters["adr_accepted"] >= len(adr) - 1
+    assert [m["tx_power"] for m in adr] == sorted(m["tx_power"] for m in adr) and adr[-1]["tx_power"] > adr[
+        0
+    ]["tx_power"]
+    assert ns.counters["adr_refused"] == 0
+    powers = [e["power"] for e in b.events if e["type"] == "radio_tx"]
+    assert powers[-1] < powers[0]
+    # the node answered in its next uplink, then stayed at DR5: shorter frames, less air time
+    assert ups[-1]["airtime_ms"] < ups[0]["airtime_ms"] / 20
+    assert ns.counters["rejected"] == 0
+
+
+def test_lossy_path_exercises_retries_without_duplicates(make_board, fw):
+    b = make_board(app="e2e_probe", firmware_dir=fw, config={"confirmed": True})
+    path = PathModel(seed=5, loss=0.35)
+    radio = attach_network(b, dev_eui=DEV, join_eui=JOIN, app_key=KEY, path=path, position=(500.0, 0.0))
+    res = b.run(hours=3)
+    assert res.halted is None
+    ups = [f for f in radio.frames if f["frame"] == "uplink"]
+    lost = [f for f in ups if not f["heard"]]
+    assert lost and all(f["lost"] == "interference" for f in lost)
+    fcnts = [f["fcnt"] for f in ups]
+    assert len(fcnts) > len(set(fcnts))  # confirmed uplinks went again with the same FCnt
+    delivered = [u["fcnt"] for u in radio.server.delivered(DEV)]
+    assert len(delivered) == len(set(delivered))  # the network never delivered one twice
+    assert radio.server.counters["rejected"] == 0
