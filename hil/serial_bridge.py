@@ -387,6 +387,9 @@ class SerialBridge:
             ms = self._sleep_ms
             self._state = "sleep"
             self._wake_at = time.monotonic() + min(ms / 1000, self.max_sleep_s)
+            if self._pending:  # the host was talking as the node fell asleep: it is woken at once
+                self._wake_at = None
+                self._power_on(run_main=True)
             return
         if outcome in ("reset", "watchdog"):
             self._power_on(run_main=True)
@@ -495,6 +498,8 @@ class SerialBridge:
     def _to_child(self, data: bytes):
         if self._cm is None:
             return
+        if b"\x02" in data:
+            self._raw = False  # leaving the raw REPL: a soft reset from here runs main.py
         view = memoryview(data)
         while view:
             try:
