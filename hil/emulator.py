@@ -128,6 +128,103 @@ def shim_heap_kb() -> int:
     return kb
 
 
+class Interpreter:
+    """One MicroPython unix-port process running the boot driver, and the two pipes to it.
+
+    key = (heap KB, MICROPYPATH, mode): interpreters with the same key are interchangeable, which lets a pool
+    serve many in-process boards with a few processes (each boot tells it which board's flash to work in).
+    """
+
+    def __init__(self, key: tuple):
+        self.key = key
+        heap_kb, micropypath, mode = key
+        to_sup_r, to_sup_w = os.pipe()
+        to_fw_r, to_fw_w = os.pipe()
+        env = dict(
+            os.environ, MICROPYPATH=micropypath, HIL_TX=str(to_sup_w), HIL_RX=str(to_fw_r), HIL_MODE=mode
+        )
+        self.stdio = tempfile.TemporaryFile()
+        self.proc = subprocess.Popen(
+            [*micropython_command(), "-X", f"heapsize={heap_kb}k", "-m", "_hil_boot"],
+            env=env,
+            pass_fds=(to_sup_w, to_fw_r),
+            stdin=subprocess.DEVNULL,
+            stdout=self.stdio,
+            stderr=subprocess.STDOUT,
+        )
+        os.close(to_sup_w)
+        os.close(to_fw_r)
+        self.rfd, self.wfd = to_sup_r, to_fw_w
+        self._buf = b""
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self.rfd, selectors.EVENT_READ)
+
+    def read_msg(self, timeout_s: float) -> dict | None:
+        """The next message; None when the process has gone; {"op": "_hang"} after timeout_s of silence."""
+        while b"\n" not in self._buf:
+            if not self._sel.select(timeout_s):
+                return {"op": "_hang"}
+            chunk = os.read(self.rfd, 65536)
+            if not chunk:
+                return None
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def reply(self, obj: dict):
+        body = json.dumps(obj).encode()
+        os.write(self.wfd, b"%07d\n" % len(body) + body)
+
+    def exit_detail(self) -> str:
+        self.stdio.seek(0)
+        return self.stdio.read().decode(errors="replace")[-2000:]
+
+    def close(self):
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._sel.close()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self.stdio.close()
+
+
+class InterpreterPool:
+    """Idle in-process interpreters, shared by many boards (a fleet of nodes needs a few, not one each)."""
+
+    def __init__(self):
+        self._idle: dict[tuple, list[Interpreter]] = {}
+        self.spawned = 0
+
+    def acquire(self, key: tuple) -> Interpreter:
+        idle = self._idle.get(key)
+        while idle:
+            it = idle.pop()
+            if it.proc.poll() is None:
+                return it
+            it.close()
+        self.spawned += 1
+        return Interpreter(key)
+
+    def release(self, it: Interpreter):
+        self._idle.setdefault(it.key, []).append(it)
+
+    def close(self):
+        for its in self._idle.values():
+            for it in its:
+                it.close()
+        self._idle.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class EventLog:
     """Every effect of the board, as dicts with a virtual timestamp `t` (unix seconds); optionally JSONL."""
 
@@ -170,6 +267,7 @@ class EmulatedBoard:
         firmware_dir: Path | None = None,
         compiled: bool = True,
         seed: int = 0,
+        pool: InterpreterPool | None = None,
     ):
         if mode not in ("inprocess", "process"):
             raise ValueError("mode is 'inprocess' or 'process'")
@@ -221,7 +319,10 @@ class EmulatedBoard:
         self._leds = self._led_map()
         self.devices = devices_mod.attach(self)
         self._prepare_flash(config)
-        self._proc = None
+        self.pool = pool
+        if pool is not None and mode != "inprocess":
+            raise ValueError("an interpreter pool serves inprocess boards only")
+        self._it = None
         self._pulled_plug = False
 
     # ---------------------------------------------------------------- set-up
@@ -300,6 +401,7 @@ class EmulatedBoard:
             "board": {"id": self.board["id"], "rtc_memory_bytes": self.board["rtc_memory_bytes"]},
             "input_pins": sorted(devices_mod.input_pins(self), key=str),
             "powercut_after_bytes": self.powercut_after_bytes,
+            "cwd": str(self.flash),
         }
         self.powercut_after_bytes = -1
         self.emit("boot", reset_cause=self.reset_cause)
@@ -447,68 +549,39 @@ class EmulatedBoard:
     def _shim_kb(self) -> int:
         return shim_heap_kb() if self.compiled else 2 * shim_heap_kb()
 
+    def _interp_key(self) -> tuple:
+        return (self.heap_kb + self._shim_kb(), self._micropypath(), self.mode)
+
     def _spawn(self):
-        to_sup_r, to_sup_w = os.pipe()
-        to_fw_r, to_fw_w = os.pipe()
-        env = dict(os.environ)
-        env.update(
-            MICROPYPATH=self._micropypath(),
-            HIL_TX=str(to_sup_w),
-            HIL_RX=str(to_fw_r),
-            HIL_MODE=self.mode,
-        )
-        self._stdio = tempfile.TemporaryFile()
-        proc = subprocess.Popen(
-            [*micropython_command(), "-X", f"heapsize={self.heap_kb + self._shim_kb()}k", "-m", "_hil_boot"],
-            cwd=self.flash,
-            env=env,
-            pass_fds=(to_sup_w, to_fw_r),
-            stdin=subprocess.DEVNULL,
-            stdout=self._stdio,
-            stderr=subprocess.STDOUT,
-        )
-        os.close(to_sup_w)
-        os.close(to_fw_r)
-        self._proc = proc
-        self._rfd = to_sup_r
-        self._wfd = to_fw_w
-        self._buf = b""
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self._rfd, selectors.EVENT_READ)
+        key = self._interp_key()
+        if self.pool is not None:
+            self._it = self.pool.acquire(key)
+        else:
+            self._it = Interpreter(key)
+
+    def _release(self):
+        """After a deep sleep in a pool, the interpreter is free to boot another board."""
+        if self.pool is not None and self._it is not None:
+            self.pool.release(self._it)
+            self._it = None
 
     def _close(self):
-        if self._proc is None:
-            return
-        for fd in (self._rfd, self._wfd):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        self._sel.close()
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait()
-        self._stdio.close()
-        self._proc = None
+        if self._it is not None:
+            self._it.close()
+            self._it = None
+
+    @property
+    def _proc(self):
+        return self._it.proc if self._it is not None else None
 
     def _read_msg(self) -> dict | None:
-        while b"\n" not in self._buf:
-            if not self._sel.select(self.hang_timeout_s):
-                return {"op": "_hang"}
-            chunk = os.read(self._rfd, 65536)
-            if not chunk:
-                return None
-            self._buf += chunk
-        line, self._buf = self._buf.split(b"\n", 1)
-        return json.loads(line)
+        return self._it.read_msg(self.hang_timeout_s)
 
     def _reply(self, obj: dict):
-        body = json.dumps(obj).encode()
-        os.write(self._wfd, b"%07d\n" % len(body) + body)
+        self._it.reply(obj)
 
     def _exit_detail(self) -> str:
-        self._stdio.seek(0)
-        return self._stdio.read().decode(errors="replace")[-2000:]
+        return self._it.exit_detail()
 
     def _serve_boot(self) -> str | None:
         """Handle messages until this boot ends. Returns its outcome, or None if the process went away."""
@@ -578,6 +651,8 @@ class EmulatedBoard:
             except subprocess.TimeoutExpired:
                 pass
             self._close()
+        elif outcome == "deepsleep":
+            self._release()
         return outcome
 
     def run(

@@ -126,7 +126,9 @@ machine.deepsleep(60000)
     assert sorted(leds[2:4]) == [("green", False), ("red", False)]
     second_sleep = [i for i, e in enumerate(b.events) if e["type"] == "sleep"][1]
     after_second_sleep = [x for x in b.events[second_sleep:] if x["type"] == "led"]
-    assert after_second_sleep == [{"t": b.events[second_sleep]["t"], "type": "led", "name": "green", "on": False}]
+    assert after_second_sleep == [
+        {"t": b.events[second_sleep]["t"], "type": "led", "name": "green", "on": False}
+    ]
     assert all(x["name"] != "red" for x in after_second_sleep), "a held pin keeps its level in deep sleep"
 
 
@@ -304,3 +306,20 @@ def test_event_log_is_jsonl(tmp_path):
         n = len(b.events)
     lines = [json.loads(x) for x in path.read_text().splitlines()]
     assert len(lines) == n and {"boot", "log", "sleep"} <= {e["type"] for e in lines}
+
+
+def test_an_interpreter_pool_serves_many_boards_each_with_its_own_flash(tmp_path):
+    from hil.emulator import InterpreterPool
+
+    with InterpreterPool() as pool:
+        boards = [
+            EmulatedBoard(flash_dir=tmp_path / f"b{i}", pool=pool, unique_id=bytes([i] * 6)) for i in range(6)
+        ]
+        for _ in range(5):
+            for b in boards:
+                assert b.boot_once() == "deepsleep"
+        assert pool.spawned == 1, "a board in deep sleep hands its interpreter to the next"
+        for b in boards:
+            assert [ln.split()[-1] for ln in logs(b) if " wake " in ln] == ["0", "1", "2", "3", "4"]
+            assert (b.flash / "state.0").exists()
+            b.close()

@@ -74,6 +74,8 @@ def boot():
     """Handshake at the start of every boot: the supervisor says who we are and what survived."""
     global info, now_us, boot_us, rtc_offset_us, rtc_memory, wdt_timeout_us, timers, _writes_left
     info = call("boot")
+    if "cwd" in info:
+        os.chdir(info["cwd"])  # the board's flash: an interpreter in a pool boots many boards in turn
     now_us = info["t"]
     boot_us = now_us
     rtc_offset_us = info["rtc_offset_us"]
