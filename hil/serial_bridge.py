@@ -151,6 +151,14 @@ def _preexec():
         pass
 
 
+_DEBUG = bool(os.environ.get("CITYNODE_BRIDGE_DEBUG"))
+
+
+def _dbg(msg):
+    if _DEBUG:
+        print(f"{time.monotonic():.3f} bridge: {msg}", file=sys.stderr, flush=True)
+
+
 class _ServedBoard(EmulatedBoard):
     """The supervisor of a served board: the flash is what deploy put there, so nothing is written to it."""
 
@@ -356,6 +364,8 @@ class SerialBridge:
     def _kill_child(self):
         if self._child is None:
             return
+        if self.plugged:
+            self._drain_child()
         for fd, registered in ((self._cm, True), (self._tx_r, True), (self._rx_w, False)):
             if fd is None:
                 continue
@@ -378,6 +388,7 @@ class SerialBridge:
 
     def _child_ended(self, outcome: str | None):
         """The interpreter is gone (or being ended): decide what the board does next."""
+        _dbg(f"child ended outcome={outcome} raw={self._raw} pending={self._pending!r}")
         rc = None
         if self._child is not None:
             if outcome is None:
@@ -474,6 +485,7 @@ class SerialBridge:
     def _deliver(self, data: bytes):
         if not data:
             return
+        _dbg(f"deliver {data!r} state={self._state} pending={self._pending!r}")
         if self._state == "sleep":
             # Bytes on a sleeping board's port: treat as the user pressing RST to reach the REPL.
             self._wake_at = None
@@ -527,6 +539,20 @@ class SerialBridge:
             self._sel.unregister(self._cm)
             self._cm_closed()
             return
+        self._on_child_output(data)
+
+    def _drain_child(self):
+        """What the interpreter printed just before it was ended still reaches the host."""
+        while self._cm is not None:
+            try:
+                data = os.read(self._cm, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self._on_child_output(data)
+
+    def _on_child_output(self, data: bytes):
         self._tail = (self._tail + data)[-64:]
         r = self._tail.rfind(b"raw REPL; CTRL-B to exit")
         f = self._tail.rfind(b">>> ")
@@ -644,6 +670,7 @@ class SerialBridge:
         return True
 
     def _serve_state(self, state: str):
+        _dbg(f"serve_state {state} pending={self._pending!r}")
         if state == "run":
             self._state = "run"
             if self._pending and not self._suppress:
