@@ -112,7 +112,7 @@ def test_sensor_unplugged_mid_day_blinks_and_the_node_carries_on(make_board):
 # ---------------------------------------------------------------------- schedule and time zone (pure functions)
 
 _SCHED = """
-import apps.classair as ca
+import apps.classair_time as ca
 class N:
     def __init__(self, cfg):
         self.cfg = cfg

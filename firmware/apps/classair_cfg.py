@@ -1,6 +1,6 @@
 # ClassAir's rare work, loaded only on the wakes that need it: bringing the sensor's own settings in line with
 # the configuration, applying a configuration downlink, and the daily status uplink.
-from apps.classair import DEFAULTS, _get, _send
+from apps.classair import DEFAULTS, _get
 
 
 def configure(node, dev):
@@ -56,22 +56,18 @@ def downlink(node, payload, dl):
     return True
 
 
-def status(node):
+def status_values(node):
     from node.version import VERSION
 
     st = node.store
     sn = st.get("s.sn")
-    _send(
-        node,
-        "status",
-        {
-            "battery_mv": node.board.battery_mv(),
-            "fw": VERSION[:10],
-            "reset_cause": node.reset_cause,
-            "crashes": min(65535, st.get("crashes", 0)),
-            "wdt_resets": min(65535, st.get("wdt_resets", 0)),
-            "radio_errors": min(65535, st.get("r.err", 0)),
-            "sensor_errors": min(65535, st.get("s.err", 0)),
-            "sensor_serial": sn.to_bytes(6, "big") if sn else None,
-        },
-    )
+    return {
+        "battery_mv": node.board.battery_mv(),
+        "fw": VERSION[:10],
+        "reset_cause": node.reset_cause,
+        "crashes": min(65535, st.get("crashes", 0)),
+        "wdt_resets": min(65535, st.get("wdt_resets", 0)),
+        "radio_errors": min(65535, st.get("r.err", 0)),
+        "sensor_errors": min(65535, st.get("s.err", 0)),
+        "sensor_serial": sn.to_bytes(6, "big") if sn else None,
+    }
