@@ -327,3 +327,31 @@ def test_register_validates(ns):
         ns.register("0011", JOIN, KEY)
     with pytest.raises(ValueError):
         ns.enqueue(DEV, 0, b"x")
+
+
+def test_mac_commands_never_cut_and_the_rest_waits():
+    ns = NetworkServer(seed=5, rx_window="rx2")  # RX2 at DR0: 51 bytes
+    ns.register(DEV, JOIN, KEY)
+    d = Device(ns)
+    d.join()
+    for i in range(12):  # 12 x 6 bytes = 72 > 51
+        ns.request_mac(
+            DEV,
+            MacCommand("NewChannel", {"ch_index": 3 + i % 5, "freq": 867_100_000, "max_dr": 5, "min_dr": 0}),
+        )
+    f, plain, _ = d.open(d.send(payload=b"a"))
+    cmds, rest = maccommands.decode(plain, uplink=False)
+    assert f.fport == 0 and rest == b"" and len(cmds) == 8  # 48 bytes: a 9th would not fit
+    f, plain, _ = d.open(d.send(payload=b"b"))
+    assert len(maccommands.decode(plain, uplink=False)[0]) == 4
+
+
+def test_unanswered_link_adr_is_worked_out_again():
+    ns = NetworkServer(seed=6, adr_history=3)
+    ns.register(DEV, JOIN, KEY)
+    d = Device(ns)
+    d.join(dr=0)
+    strong = [("gw0", -80.0, 10.0)]
+    sent = [d.send(payload=b"a", adr=True, dr=0, receptions=strong) for _ in range(9)]
+    adr = [i for i, dl in enumerate(sent) if dl is not None and "LinkADR" in d.open(dl)[2]]
+    assert adr == [2, 5, 8]  # never answered (lost downlinks?): asked again after each 3 more uplinks

@@ -65,6 +65,7 @@ class NetworkServer:
         status_every: int = 0,
         autosave: bool = False,
         keep_records: bool = True,
+        keep_uplinks: int = 1000,
     ):
         if rx_window not in ("rx1", "rx2"):
             raise ValueError("rx_window is 'rx1' or 'rx2'")
@@ -81,6 +82,7 @@ class NetworkServer:
         self.status_every = status_every
         self.autosave = autosave
         self.keep_records = keep_records
+        self.keep_uplinks = keep_uplinks
         self.state_path = Path(state_path) if state_path else None
         self._rng = random.Random(f"netserver:{seed}")
         self.devices: dict[str, dict] = {}
@@ -312,6 +314,7 @@ class NetworkServer:
             jr.dev_nonce if dev["last_dev_nonce"] is None else max(dev["last_dev_nonce"], jr.dev_nonce)
         )
         dev["join_nonce"] += 1
+        dev["mac_queue"] = []  # commands meant for the previous session
         if dev["pending"]:
             self.by_addr.pop(dev["pending"]["dev_addr"], None)
         addr = self._fresh_dev_addr()
@@ -417,7 +420,6 @@ class NetworkServer:
             if dev["session"] and dev["session"]["dev_addr"] != sess["dev_addr"]:
                 self.by_addr.pop(dev["session"]["dev_addr"], None)
             dev["session"], dev["pending"] = sess, None
-            dev["mac_queue"] = []
         nwk, app = bytes.fromhex(sess["nwk_skey"]), bytes.fromhex(sess["app_skey"])
         plain = fr.decrypt(nwk, app, fc)
         sess["fcnt_up"] = fc
@@ -450,6 +452,7 @@ class NetworkServer:
             sess["uplinks"] = sess.get("uplinks", 0) + 1
             if fr.fport and fr.fport > 0:
                 dev["uplinks"].append({"t": rec["t"], "fcnt": fc, "fport": fr.fport, "payload": _hex(plain)})
+                del dev["uplinks"][: -self.keep_uplinks]
             if fr.ack and sess["awaiting_ack"]:
                 self._record(t_us, "downlink_acked", dev_eui=eui, fcnt_down=sess["awaiting_ack"]["fcnt_down"])
                 sess["awaiting_ack"] = None
@@ -504,7 +507,9 @@ class NetworkServer:
             elif c.name == "DevStatus":
                 dev["status"] = {"t": round(t_us / 1e6, 6), **c.fields}
             elif c.name in ("RXParamSetup", "NewChannel", "DlChannel"):
-                sess.setdefault("mac_answers", []).append({"name": c.name, **c.fields})
+                answers_seen = sess.setdefault("mac_answers", [])
+                answers_seen.append({"name": c.name, **c.fields})
+                del answers_seen[:-16]
         return out
 
     def _adr(self, dev, sess, snr: float, dr: int):
@@ -512,7 +517,11 @@ class NetworkServer:
         snrs = sess["snrs"]
         snrs.append(round(snr, 2))
         del snrs[: -self.adr_history]
-        if len(snrs) < self.adr_history or sess.get("adr_sent"):
+        pending = sess.get("adr_sent")
+        if pending and sess["uplinks"] - pending.get("at", 0) >= self.adr_history:
+            sess.pop("adr_sent")  # never answered (the downlink was lost?): work it out again
+            pending = None
+        if len(snrs) < self.adr_history or pending:
             return
         sf = region.DATA_RATES[dr][0] if dr in region.DATA_RATES else 12
         margin = max(snrs) - region.REQUIRED_SNR_DB[sf] - self.adr_margin_db
@@ -537,7 +546,7 @@ class NetworkServer:
             "ch_mask_cntl": 0,
             "nb_trans": sess.get("nb_trans", 1),
         }
-        sess["adr_sent"] = fields
+        sess["adr_sent"] = dict(fields, at=sess["uplinks"])
         self._queue_mac(dev, MacCommand("LinkADR", fields))
         self.counters["adr_requests"] += 1
 
@@ -552,11 +561,20 @@ class NetworkServer:
             )
         else:
             delay, freq, dr, win = (sess["rx_delay"] or 1) + 1, sess["rx2_freq"], sess["rx2_dr"], "rx2"
-        cmds = answers + [MacCommand(m["name"], m["fields"]) for m in dev["mac_queue"]]
-        mac = maccommands.encode(cmds, uplink=False)
-        dev["mac_queue"] = []
-        item = None
         room = region.max_frm_payload(dr)
+        cmds = answers + [MacCommand(m["name"], m["fields"]) for m in dev["mac_queue"]]
+        # whole commands only, as many as the window's data rate carries; the rest wait for the next downlink
+        mac = b""
+        sent = 0
+        for c in cmds:
+            enc = maccommands.encode([c], uplink=False)
+            if len(mac) + len(enc) > room:
+                break
+            mac += enc
+            sent += 1
+        dev["mac_queue"] = [{"name": c.name, "fields": c.fields} for c in cmds[sent:] if c not in answers]
+        cmds = cmds[:sent]
+        item = None
         fopts = b""
         if (
             len(mac) <= 15
@@ -568,8 +586,6 @@ class NetworkServer:
         fport, payload = (
             (item["fport"], bytes.fromhex(item["payload"])) if item else ((0, mac) if mac else (None, b""))
         )
-        if fport == 0 and len(mac) > room:
-            payload = mac[:room]  # never happens with the commands we send; keep the frame legal anyway
         confirmed = bool(item and item["confirmed"])
         fcnt = sess["fcnt_down"]
         sess["fcnt_down"] = fcnt + 1
