@@ -1,0 +1,157 @@
+"""`emulator serve` against the real mpremote CLI: REPL, files, soft reset, Ctrl-C, deep sleep, unplug."""
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hil.serial_bridge import SerialBridge
+
+MPREMOTE = shutil.which("mpremote") or str(Path(sys.executable).with_name("mpremote"))
+
+
+@pytest.fixture
+def bridge(tmp_path, monkeypatch):
+    monkeypatch.setenv("CITYNODE_EMULATED_PORTS", str(tmp_path / "reg"))
+    made = []
+
+    def factory(**kw):
+        kw.setdefault("flash_dir", tmp_path / f"flash{len(made)}")
+        Path(kw["flash_dir"]).mkdir(parents=True, exist_ok=True)
+        b = SerialBridge("heltec-wifi-lora32-v3", **kw)
+        made.append(b)
+        b.start()
+        return b
+
+    try:
+        yield factory
+    finally:
+        for b in made:
+            b.close()
+
+
+def mpr(port, *args, timeout=20):
+    r = subprocess.run([MPREMOTE, "connect", port, *args], capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout
+
+
+def test_mpremote_exec_files_and_soft_reset(bridge, tmp_path):
+    b = bridge()
+    assert mpr(b.path, "exec", "print(6*7)").strip() == "42"
+    src = tmp_path / "hello.txt"
+    src.write_bytes(b"hello board\n" * 300)
+    out = mpr(
+        b.path,
+        "fs",
+        "mkdir",
+        "lib",
+        "+",
+        "fs",
+        "cp",
+        str(src),
+        ":lib/hello.txt",
+        "+",
+        "fs",
+        "sha256sum",
+        ":lib/hello.txt",
+    )
+    import hashlib
+
+    assert hashlib.sha256(src.read_bytes()).hexdigest() in out
+    # The flash is the sandbox directory: the file is there, nothing escaped to the host's /lib.
+    assert (b.flash / "lib" / "hello.txt").read_bytes() == src.read_bytes()
+    assert not Path("/lib/hello.txt").exists()
+    boots = b.boots
+    mpr(b.path, "soft-reset")
+    assert b.boots == boots + 1
+    assert "hello.txt" in mpr(b.path, "fs", "ls", ":lib")
+
+
+def test_main_runs_at_boot_and_ctrl_c_interrupts_it(bridge):
+    b = bridge()
+    # A main.py that never ends: mpremote's Ctrl-C must still reach the REPL.
+    (b.flash / "main.py").write_text("print('main started')\nwhile True:\n    pass\n")
+    mpr(b.path, "reset")  # reboot so main.py runs
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    assert mpr(b.path, "exec", "print('interrupted ok')").strip() == "interrupted ok"
+    assert time.monotonic() - t0 < 5
+
+
+def test_deep_sleep_reboots_main_and_prints_the_boot_line_again(bridge):
+    import serial
+
+    b = bridge(max_sleep_s=0.3)
+    (b.flash / "main.py").write_text(
+        "import machine\nprint('wake', machine.reset_cause())\nmachine.deepsleep(900000)\n"
+    )
+    mpr(b.path, "reset")
+    s = serial.Serial(b.path, timeout=0.1)
+    try:
+        out = b""
+        t0 = time.monotonic()
+        while out.count(b"wake 4") < 2 and time.monotonic() - t0 < 5:
+            out += s.read(1000)
+        assert out.count(b"wake 4\r\n") >= 2, out  # 4 = DEEPSLEEP_RESET, as on an ESP32
+    finally:
+        s.close()
+
+
+def test_unplug_closes_the_port_and_replug_powers_on(bridge, tmp_path):
+    link = tmp_path / "board-link"
+    b = bridge(link=link)
+    assert os.path.realpath(link) == b.path
+    old = b.path
+    b.unplug()
+    assert not link.exists()
+    r = subprocess.run(
+        [MPREMOTE, "connect", old, "exec", "print(1)"], capture_output=True, text=True, timeout=20
+    )
+    assert r.returncode != 0
+    b.replug()
+    assert link.exists()
+    assert mpr(str(link), "exec", "print(2)").strip() == "2"
+
+
+def test_unplug_after_bytes_cuts_a_transfer(bridge, tmp_path):
+    b = bridge(unplug_after_bytes=600)
+    src = tmp_path / "big.bin"
+    src.write_bytes(os.urandom(8000))
+    r = subprocess.run(
+        [MPREMOTE, "connect", b.path, "fs", "cp", str(src), ":big.bin"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert r.returncode != 0
+    assert not b.plugged and b.bytes_from_host == 600
+
+
+def test_bridge_death_kills_the_interpreter(tmp_path):
+    env = dict(os.environ, CITYNODE_EMULATED_PORTS=str(tmp_path / "reg"))
+    p = subprocess.Popen(
+        [sys.executable, "-m", "citynode", "emulator", "serve", "--flash-dir", str(tmp_path / "f")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        path = p.stdout.readline().split()[0]
+        assert mpr(path, "exec", "print(1)").strip() == "1"
+        children = subprocess.run(["pgrep", "-P", str(p.pid)], capture_output=True, text=True).stdout.split()
+        assert children
+        p.kill()
+        p.wait()
+        time.sleep(0.5)
+        for c in children:
+            assert not Path(f"/proc/{c}").exists() or "Z" in Path(f"/proc/{c}/stat").read_text().split()[2]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
