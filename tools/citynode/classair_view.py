@@ -228,7 +228,12 @@ class ClassAirView:
         ax.set_ylabel("CO2 (ppm)")
         ax.set_title(title or "ClassAir")
         ax.grid(alpha=0.3)
-        ax.legend(loc="upper right", fontsize=8, framealpha=0.9)
+        from matplotlib.patches import Patch
+
+        handles, _ = ax.get_legend_handles_labels()
+        shown = [st for st in LED_COLOURS if any(st == s_ for _, s_ in self.leds)]
+        handles += [Patch(color=LED_COLOURS[st], label=f"LED {st}") for st in shown]
+        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
         # The light, as the class saw it.
         edges = [*self.leds, (t1, None)]
         for (a, state), (b_t, _) in zip(edges, edges[1:], strict=False):
