@@ -6,9 +6,8 @@ import json
 import subprocess
 import sys
 
-from click.testing import CliRunner
-
 from citynode.commands.emulate import cli
+from click.testing import CliRunner
 
 
 def test_json_lines_have_led_changes_and_a_summary():
