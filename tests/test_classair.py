@@ -199,3 +199,26 @@ def test_scenarios_drive_the_light(make_board, scenario):
         assert any(w["led"] == "green" for w in day)
     else:
         assert all(w["led"] == "red" for w in day)
+
+
+@pytest.mark.parametrize(
+    "board_id",
+    [
+        "heltec-wifi-lora32-v3",
+        "lilygo-t3-s3-sx1262",
+        "ttgo-lora32-v21",
+        "rpi-pico-sx1262-hat",
+        "nucleo-wl55jc",
+    ],
+)
+def test_every_board_runs_classair(make_board, board_id):
+    b = make_board(board_id, app="classair", world="stuffy-room", start=START)
+    held = []
+    b.run(hours=12, stop=lambda board: held.append(dict(board.led_states())) or False)
+    ws = wakes(b)
+    assert len(ws) == 48 and all(w["co2"] is not None for w in ws)
+    assert [w["led"] for w in ws][-1] == "red"
+    lit = [e for e in b.events if e["type"] == "led" and e["on"]]
+    assert {e["name"] for e in lit} == {"green", "red"}
+    if b.board["port"] == "esp32":
+        assert held[-1]["red"] and not held[-1]["green"]  # held through deep sleep

@@ -18,9 +18,13 @@ def _pin(node, name, lit):
     if spec is None:
         return
     v = 1 if lit != bool(spec.get("active_low", False)) else 0
-    # Release the hold, drive the level, hold it again: the light stays through deep sleep.
-    p = machine.Pin(spec["pin"], machine.Pin.OUT, value=v, hold=False)
-    p.init(hold=True)
+    if node.board.spec.get("port") == "esp32":
+        # Release the hold, drive the level, hold it again: the light stays through deep sleep.
+        p = machine.Pin(spec["pin"], machine.Pin.OUT, value=v, hold=False)
+        p.init(hold=True)
+    else:
+        # rp2 and stm32 have no pin hold: the level lasts while the chip is awake or in light sleep.
+        machine.Pin(spec["pin"], machine.Pin.OUT, value=v)
 
 
 def show(node, state):
