@@ -1,0 +1,182 @@
+"""Build and deploy against emulated boards served on ptys (real serial plumbing, real MicroPython)."""
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import serial
+from citynode.build import build
+from citynode.deploy import DeployError, deploy
+from citynode.ports import PortError
+
+from hil.serial_bridge import SerialBridge
+
+BOARD = "heltec-wifi-lora32-v3"
+
+
+@pytest.fixture
+def boards(tmp_path, monkeypatch):
+    monkeypatch.setenv("CITYNODE_EMULATED_PORTS", str(tmp_path / "reg"))
+    made = []
+
+    def factory(**kw):
+        kw.setdefault("flash_dir", tmp_path / f"flash{len(made)}")
+        kw.setdefault("max_sleep_s", 0.5)
+        Path(kw["flash_dir"]).mkdir(parents=True, exist_ok=True)
+        b = SerialBridge(BOARD, serial_number=f"emu-{len(made)}", **kw)
+        made.append(b)
+        b.start()
+        return b
+
+    try:
+        yield factory
+    finally:
+        for b in made:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bundles")
+    out = {v: build(BOARD, "counter", d / v, version=v) for v in ("v1", "v2")}
+    # A bigger bundle (more modules) for transfers worth cutting in the middle.
+    app = (
+        "classair"
+        if (Path(__file__).parents[1] / "firmware" / "apps" / "classair.py").exists()
+        else "counter"
+    )
+    out["big"] = build(BOARD, app, d / "big", version="v3")
+    return out
+
+
+def snapshot(flash: Path) -> dict:
+    return {
+        str(p.relative_to(flash)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in flash.rglob("*")
+        if p.is_file() and not p.name.startswith("state.")
+    }
+
+
+def boot_lines(port: str, seconds: float) -> list[str]:
+    s = serial.Serial(port, timeout=0.1)
+    out = b""
+    try:
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds and out.count(b"citynode boot") < 1:
+            out += s.read(4096)
+    finally:
+        s.close()
+    return [ln for ln in out.decode(errors="replace").splitlines() if "citynode boot" in ln]
+
+
+def test_build_takes_only_what_the_role_needs(tmp_path):
+    counter = build(BOARD, "counter", tmp_path / "c", version="t1")
+    assert not any(f.startswith("fw/lorawan") for f in counter.files)
+    assert "fw/apps/counter.mpy" in counter.files and "fw/apps/classair.mpy" not in counter.files
+    for rel, h in counter.files.items():
+        import hashlib
+
+        assert hashlib.sha256((tmp_path / "c" / rel).read_bytes()).hexdigest() == h
+    assert counter.manifest["version"] == "t1" and counter.manifest["micropython"].startswith(">=")
+    assert json.loads((tmp_path / "c" / "board.json").read_text())["id"] == BOARD
+    if (Path(__file__).parents[1] / "firmware" / "apps" / "classair.py").exists():
+        ca = build(BOARD, "classair", tmp_path / "ca", version="t1")
+        assert "fw/lorawan/link.mpy" in ca.files  # the app uses node.link
+        assert "fw/sensors/scd4x.mpy" in ca.files  # wired on this board
+        assert "lora-sync" in ca.manifest["packages"] and "lora-sx126x" in ca.manifest["packages"]
+
+
+def test_deploy_then_nothing_changed_is_fast_and_writes_nothing(boards, bundles):
+    b = boards()
+    r1 = deploy(bundles["v1"], b.path)
+    assert r1.sent_files == len(bundles["v1"].files)
+    assert "citynode boot v=v1 board=heltec-wifi-lora32-v3 app=counter" in r1.boot_line
+    before = snapshot(b.flash)
+    t0 = time.perf_counter()
+    r2 = deploy(bundles["v1"], b.path)
+    assert time.perf_counter() - t0 < 1.0
+    assert r2.unchanged and r2.sent_files == 0 and r2.sent_bytes == 0
+    assert snapshot(b.flash) == before, "an unchanged deploy must not write to flash"
+    # A new version: only the changed module crosses the cable; the rest is copied on the board.
+    r3 = deploy(bundles["v2"], b.path)
+    assert r3.sent_files == 1 and r3.slot != r1.slot and "v=v2" in r3.boot_line
+
+
+def test_unplug_mid_deploy_keeps_the_old_firmware_booting(boards, bundles, tmp_path):
+    link = tmp_path / "ttyBOARD"
+    b = boards(link=link, replug_after_s=0.3)
+    deploy(bundles["v1"], str(link))
+    # Pull the cable partway through the transfer of a bigger bundle.
+    b.unplug_after_bytes = b.bytes_from_host + 8000
+    with pytest.raises((DeployError, PortError)):
+        deploy(bundles["big"], str(link))
+    t0 = time.monotonic()
+    while not link.exists() and time.monotonic() - t0 < 5:
+        time.sleep(0.05)
+    lines = boot_lines(str(link), 5)
+    assert lines and "v=v1" in lines[0], lines  # powered back on: the previous firmware boots
+    r = deploy(bundles["big"], str(link))
+    assert "v=v3" in r.boot_line and r.sent_files > 0
+
+
+def test_deploy_to_a_port_with_no_board_answering(tmp_path):
+    m, s = os.openpty()  # a port with nothing behind it, like a power-only cable's
+    try:
+        with pytest.raises(PortError, match="no board answers"):
+            deploy(build(BOARD, "counter", tmp_path / "b", version="x"), os.ttyname(s))
+    finally:
+        os.close(m)
+        os.close(s)
+
+
+def run_cli(*args, env=None, timeout=120):
+    return subprocess.run(
+        [sys.executable, "-m", "citynode", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env or os.environ,
+    )
+
+
+def test_cli_port_errors(boards):
+    r = run_cli("deploy", "-b", BOARD, "-a", "counter", "--port", "auto")
+    assert r.returncode == 2 and "no board found" in r.stderr and "Traceback" not in r.stderr
+    boards()
+    boards()
+    r = run_cli("deploy", "-b", BOARD, "-a", "counter", "--port", "auto")
+    assert r.returncode == 2 and "2 boards attached" in r.stderr and "id:emu-1" in r.stderr
+    r = run_cli("deploy", "-b", BOARD, "-a", "counter", "--port", "id:emu-9")
+    assert r.returncode == 2 and "no port with USB serial 'emu-9'" in r.stderr
+
+
+def test_all_ports_four_boards_at_once(boards, bundles):
+    one = boards()
+    t0 = time.perf_counter()
+    r = run_cli(
+        "deploy", "-b", BOARD, "-a", "counter", "--bundle", str(bundles["v1"].out), "--port", "id:emu-0"
+    )
+    t_one = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr
+    one.close()
+    for _ in range(4):
+        boards()
+    t0 = time.perf_counter()
+    r = run_cli("deploy", "-b", BOARD, "-a", "counter", "--bundle", str(bundles["v1"].out), "--all-ports")
+    t_four = time.perf_counter() - t0
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count(" ok ") + r.stderr.count("│ ok") >= 4 and "all 4 boards ok" in r.stderr
+    assert t_four <= max(1.5 * t_one, t_one + 1.0), (t_one, t_four)
+
+
+def test_all_ports_one_failure_fails_the_run_but_not_the_others(boards, bundles):
+    for _ in range(2):
+        boards()
+    boards(unplug_after_bytes=2000)
+    r = run_cli("deploy", "-b", BOARD, "-a", "counter", "--bundle", str(bundles["v1"].out), "--all-ports")
+    assert r.returncode == 1
+    assert "1 of 3 boards failed" in r.stderr
