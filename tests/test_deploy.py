@@ -127,7 +127,7 @@ def test_deploy_to_a_port_with_no_board_answering(tmp_path):
     m, s = os.openpty()  # a port with nothing behind it, like a power-only cable's
     try:
         with pytest.raises(PortError, match="no board answers"):
-            deploy(build(BOARD, "counter", tmp_path / "b", version="x"), os.ttyname(s))
+            deploy(build(BOARD, "counter", tmp_path / "b", version="x"), os.ttyname(s), connect_timeout=1.5)
     finally:
         os.close(m)
         os.close(s)

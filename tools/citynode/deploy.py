@@ -352,6 +352,7 @@ def deploy(
     progress: Callable[[int, int, str], None] | None = None,
     wait_boot_s: float = 20.0,
     install_packages: bool = True,
+    connect_timeout: float = 8.0,
 ) -> DeployResult:
     """Deploy `bundle` to the board on `port` (a resolved device path or URL)."""
     t0 = time.perf_counter()
@@ -361,7 +362,7 @@ def deploy(
     prog(0, 1, "connecting")
     repl = RawRepl(port)
     try:
-        repl.enter()
+        repl.enter(connect_timeout)
         info = repl.eval_json(_PROBE)
         _check_compat(manifest, info)
         files = info["files"]
