@@ -327,7 +327,7 @@ class Link:
         f = (exp & ~0xFFFF) | p[6] | (p[7] << 8)
         if f < exp:
             f += 0x10000
-        if f - exp > eu868.MAX_FCNT_GAP:
+        if f - exp > eu868.MAX_FCNT_GAP or f > _FCNT_MAX:
             self._count("replay")
             return None
         nwk, app = self._ciphers()
