@@ -91,6 +91,8 @@ class ADC:
         pass
     def read_uv(self):
         return 800000
+PWRON_RESET = 1
+DEEPSLEEP_RESET = 4
 def reset_cause():
     return 1
 """
