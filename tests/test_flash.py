@@ -367,3 +367,43 @@ def test_erase_on_an_rp2040_says_how_instead(bootsel):
     code, out, err = run_cli("flash", "-b", PICO, "-f", str(fw), "--mount-root", str(root), "--erase")
     assert code == 2 and "flash_nuke.uf2" in err
     assert sorted(p.name for p in vol.iterdir()) == ["INFO_UF2.TXT"]
+
+
+def test_concurrent_jobs_keep_their_own_esptool_output(rom, images):
+    import threading
+
+    from esp_pylib.logger import EspLog
+
+    before = EspLog.instance
+    roms = [rom("esp32s3"), rom("esp32s3")]
+    logs = {r.port: [] for r in roms}
+    seen = {r.port: [] for r in roms}
+    errors = []
+
+    def one(r):
+        try:
+            flash_esp(
+                r.port,
+                boards.load(S3),
+                images["esp32s3"],
+                log=logs[r.port].append,
+                progress=lambda *a: seen[r.port].append(a),
+            )
+        except Exception as e:  # noqa: BLE001
+            errors.append(e)
+
+    threads = [threading.Thread(target=one, args=(r,)) for r in roms]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    size = len(images["esp32s3"].read_bytes())
+    for r in roms:
+        other = next(x.port for x in roms if x is not r)
+        assert any(r.port in line for line in logs[r.port]) and not any(
+            other in line for line in logs[r.port]
+        )
+        writes = [d for p, d, t in seen[r.port] if p == "write"]
+        assert writes == sorted(writes) and writes[-1] == size
+    assert EspLog.instance is before  # esptool's own logger is back
