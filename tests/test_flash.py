@@ -407,3 +407,29 @@ def test_concurrent_jobs_keep_their_own_esptool_output(rom, images):
         writes = [d for p, d, t in seen[r.port] if p == "write"]
         assert writes == sorted(writes) and writes[-1] == size
     assert EspLog.instance is before  # esptool's own logger is back
+
+
+def test_cli_unplug_then_rerun_on_a_rom_that_comes_back(tmp_path, images):
+    link = tmp_path / "ttyUSB0"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "citynode", "emulator", "rom", "--chip", "esp32s3", "--flash-file",
+         str(tmp_path / "f.bin"), "--size", "4MB", "--link", str(link), "--unplug-after", "150000",
+         "--replug-after", "0.5", "--quiet"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == str(link)
+        args = ("flash", "-b", S3, "-p", str(link), "-f", str(images["esp32s3"]))
+        code, out, err = run_cli(*args)
+        assert code == 2 and "lost the connection at" in err and "run the same command again" in err
+        for _ in range(100):  # the ROM plugs itself back in after half a second
+            if link.exists():
+                break
+            time.sleep(0.02)
+        code, out, err = run_cli(*args)
+        assert code == 0, err
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    image = images["esp32s3"].read_bytes()
+    assert (tmp_path / "f.bin").read_bytes()[: len(image)] == image
