@@ -3,7 +3,8 @@
 #
 # One wake = one measurement. The light changes with hysteresis: red from `red_ppm`, green again only below
 # `red_ppm - hysteresis_ppm`; the LED pins are held through deep sleep. Turning red, and the return to green,
-# go out at once as an event uplink; other wakes send the periodic uplink; a status uplink goes once a day.
+# go out at once as an event uplink; other wakes send the periodic uplink, except once a day when the status
+# uplink goes in its place (on a quiet evening wake): one uplink per wake, whatever happens.
 # Wakes follow a schedule in local time (from the network's DeviceTime, with a UTC offset and the EU summer-time
 # rule): every `interval_s` in active hours, every `idle_interval_s` outside them (0: no measurement at all),
 # aligned on the clock. Outside active hours the light is off. Until the time is known, every `interval_s`.
@@ -20,7 +21,8 @@ _FAULT = const(4)
 NAMES = ("off", "green", "orange", "red", "fault")
 
 _FLAG_SENSOR_FAULT = const(1)
-_STATUS_EVERY_S = const(86400)
+_STATUS_MIN_S = const(84600)  # 23.5 h: the status settles on the first quiet wake of each evening
+_STATUS_MAX_S = const(169200)  # 47 h: sent even in active hours if no quiet wake came
 
 DEFAULTS = {
     "interval_s": 900,
@@ -148,8 +150,24 @@ def run(node):
         "classair: co2=%s t=%s rh=%s led=%s level=%s"
         % (co2, reading[1] if reading else None, reading[2] if reading else None, NAMES[shown], NAMES[level])
     )
+    # One uplink per wake. An event when the light turns red or back to green; else, when due, the status (after
+    # power-on, at the first wake outside active hours a day after the last one, or when the network asks; never
+    # on the wake that joins); else the periodic reading.
+    last = st.get("st.t")
+    t = time.time()
+    due = st.get("st.due") or last is None or t < last
+    if not due and last is not None:
+        due = (t - last >= _STATUS_MIN_S and not active) or t - last >= _STATUS_MAX_S
     if reading is not None and prev >= _GREEN and ((level == _RED and prev < _RED) or (level == _GREEN and prev > _GREEN)):
         _send(node, "event", {"led": NAMES[level], "flags": flags, "co2_ppm": co2}, bool(_get(node, "confirmed")))
+    elif joined and due:
+        st.set("st.t", t)
+        st.delete("st.due")
+        from apps.classair_cfg import status_values
+
+        values = status_values(node)
+        _unload("apps.classair_cfg")
+        _send(node, "status", values)
     else:
         _send(
             node,
@@ -162,18 +180,6 @@ def run(node):
                 "flags": flags,
             },
         )
-    # Daily status: after power-on, once a day by the RTC, or when the network asks; never on the wake that
-    # joins (the join's code is still in the heap then), so at the next one.
-    last = st.get("st.t")
-    t = time.time()
-    if joined and (st.get("st.due") or last is None or t - last >= _STATUS_EVERY_S or t < last):
-        st.set("st.t", t)
-        st.delete("st.due")
-        from apps.classair_cfg import status_values
-
-        values = status_values(node)
-        _unload("apps.classair_cfg")
-        _send(node, "status", values)
     if st.get("reboot"):
         import machine
 
