@@ -433,3 +433,11 @@ def test_cli_unplug_then_rerun_on_a_rom_that_comes_back(tmp_path, images):
         proc.wait(10)
     image = images["esp32s3"].read_bytes()
     assert (tmp_path / "f.bin").read_bytes()[: len(image)] == image
+
+
+def test_erase_still_happens_when_the_first_attempt_failed_before_it(rom, images):
+    r = rom("esp32s3", max_baud=460800)  # attempt 1 dies right after the baud change, before the erase
+    r.flash[0x300000:0x301000] = b"\x00" * 0x1000
+    res = flash_esp(r.port, boards.load(S3), images["esp32s3"], erase=True)
+    assert res.attempts == 2 and res.erased
+    assert r.flash_bytes(0x300000, 0x1000) == b"\xff" * 0x1000

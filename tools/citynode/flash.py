@@ -59,6 +59,7 @@ class FlashResult:
     attempts: int = 1
     command: str = ""
     port_after: str | None = None  # where a native-USB board came back after its reset
+    erased: bool = False
     log: list[str] = field(default_factory=list, repr=False)
 
     def summary(self) -> str:
@@ -474,6 +475,7 @@ def _esp_attempt(port, board, data, offset, *, baud, compress, stub, erase, befo
         if erase:
             sink.set_phase("erase")
             erase_flash(esp)
+            result.erased = True
         esp.WRITE_FLASH_ATTEMPTS = 1  # a lost port fails now; our own retry below decides what to do
         sink.set_phase("write")
         write_flash(esp, [(offset, data)], compress=compress, no_compress=not compress, flash_size="keep")
@@ -555,7 +557,7 @@ def flash_esp(
             result.attempts = n
             try:
                 _esp_attempt(
-                    port, board, data, offset, baud=b, compress=z, stub=stub, erase=erase and n == 1,
+                    port, board, data, offset, baud=b, compress=z, stub=stub, erase=erase and not result.erased,
                     before=before, after=after, sink=sink, result=result,
                 )  # fmt: skip
                 break
