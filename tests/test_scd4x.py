@@ -236,3 +236,27 @@ def test_model_periodic_buffer_and_timing():
     assert m.write(b"\x3f\x86", 7_000_000)
     assert not m.write(b"\x36\x82", 7_400_000)  # still stopping (500 ms)
     assert m.write(b"\x36\x82", 7_600_000)
+
+
+def test_model_asc_pulls_the_lowest_reading_to_400_ppm():
+    m = _model()
+    m.offset_ppm = 60.0  # the sensor reads 60 ppm high; the room sees fresh air (420 ppm) at times
+    m.board.world.set("co2_ppm", lambda t: 420.0 if (t // 3_600_000_000) % 24 < 8 else 1200.0)
+    t = 0
+    readings = []
+    for _ in range(600):  # single shots count as 5 minutes each for ASC: 50 h, past the 44 h first period
+        assert m.write(b"\x21\x9d", t)
+        assert m.write(b"\xec\x05", t + 5_000_000)
+        data = m.read(9, t + 5_001_000)
+        readings.append((data[0] << 8) | data[1])
+        t += 300_000_000
+    assert readings[0] == 480
+    assert m.asc_periods == 1 and round(m.correction_ppm) == -80  # lowest was 480: now reads 400
+    m.settings["asc"] = 0
+    before = m.correction_ppm
+    for _ in range(600):
+        m.write(b"\x21\x9d", t)
+        m.write(b"\xec\x05", t + 5_000_000)
+        m.read(9, t + 5_001_000)
+        t += 300_000_000
+    assert m.correction_ppm == before  # ASC off: no correction
