@@ -381,7 +381,7 @@ class FakeRom:
                     self._host_open = False
                     self._note("session_end")
                     self._power_on()  # esptool's DTR/RTS reset: back in the ROM at 115200
-                time.sleep(0.005)
+                time.sleep(0.02)  # nobody has the port open: poll() says HUP at once, so don't spin
             except _Unplugged:
                 self._unplug_req.clear()
                 self._unplug()
