@@ -76,7 +76,11 @@ class Store:
             raw = self._rtc.memory()
         except Exception:
             raw = b""
-        if raw or machine.reset_cause() != machine.DEEPSLEEP_RESET:
+        try:
+            woke = machine.reset_cause() == machine.DEEPSLEEP_RESET
+        except AttributeError:  # a port without reset causes: trust nothing but RTC memory
+            woke = False
+        if raw or not woke:
             return raw
         try:
             with open(self._path + ".rtc", "rb") as f:
