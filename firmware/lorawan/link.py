@@ -8,6 +8,8 @@
 # Duty cycle: an uplink goes on an enabled channel whose sub-band has room now; if none has, send() waits up to
 # DC_WAIT_MAX_S, and beyond that returns None without sending (counted as "deferred"): the app retries at its
 # next wake. Joins obey the same ledger plus the join back-off.
+import gc
+import sys
 import time
 from micropython import const
 from lorawan import eu868, crypto, duty
@@ -29,6 +31,15 @@ _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
 
 def _now():
     return time.time()
+
+
+def _drop(name):
+    # unload a module used once (join, MAC commands): its code leaves the heap until it is needed again
+    sys.modules.pop("lorawan." + name, None)
+    pkg = sys.modules.get("lorawan")
+    if pkg is not None and hasattr(pkg, name):
+        delattr(pkg, name)
+    gc.collect()
 
 
 class Link:
@@ -66,7 +77,10 @@ class Link:
         if self.sess is None:
             from lorawan import join
 
-            if not join.run(self):
+            ok = join.run(self)
+            del join
+            _drop("join")
+            if not ok:
                 return None
         s = self.sess
         dr = s["dr"]
@@ -359,6 +373,8 @@ class Link:
                 maccmd.run(self, memoryview(p)[8 : 8 + fol], snr)
             if port == 0:
                 maccmd.run(self, data, snr)
+            del maccmd
+            _drop("maccmd")
         self._count("ok")
         return (port if port > 0 else 0, bytes(data) if port > 0 else None, bool(fc & 0x20))
 

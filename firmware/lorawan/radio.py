@@ -1,33 +1,8 @@
 # The radio adapter: builds micropython-lib's `lora` modem from board.json's "radio" section and sets it up
 # for LoRaWAN (public sync word 0x34, preamble 8, CR 4/5, inverted IQ when receiving downlinks).
 # On the emulated board `import lora` finds hil/mpy/lora, with the same classes: the same code runs.
-#
-# board.json radio.rf_switch (optional): {"pins": [p, ...], "rx": [levels], "tx": [levels], "idle": [levels]}
-# (and "tx_hp" for the high-power path when it differs): the levels each pin takes in each mode.
+# Boards with an RF switch driven by GPIOs describe it in board.json radio.rf_switch (see rfsw.py).
 from lorawan import eu868
-
-
-class _RfSwitch:
-    # micropython-lib's ant_sw interface: tx(tx_arg), rx(), idle()
-    def __init__(self, spec):
-        from machine import Pin
-
-        self._pins = [Pin(p, Pin.OUT) for p in spec["pins"]]
-        self._s = spec
-
-    def _set(self, mode):
-        lv = self._s.get(mode) or self._s.get("idle") or ()
-        for i in range(len(lv)):
-            self._pins[i].value(lv[i])
-
-    def tx(self, hp=False):
-        self._set("tx_hp" if hp and "tx_hp" in self._s else "tx")
-
-    def rx(self):
-        self._set("rx")
-
-    def idle(self):
-        self._set("idle")
 
 
 def make_modem(r):
@@ -38,7 +13,9 @@ def make_modem(r):
     sw = r.get("rf_switch")
     kw = {}
     if sw:
-        kw["ant_sw"] = _RfSwitch(sw)
+        from lorawan.rfsw import RfSwitch
+
+        kw["ant_sw"] = RfSwitch(sw)
     if chip == "stm32wl5":
         if r.get("tcxo_millivolts"):
             kw["tcxo_millivolts"] = r["tcxo_millivolts"]
