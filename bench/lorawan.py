@@ -51,8 +51,15 @@ def powercuts(n: int = 1000, seed: int = 7):
                 # pull the plug at a random instant of a wake
                 timer = threading.Timer(rng.uniform(0.0, 0.03), b.kill_now)
                 timer.start()
-                b.run(wakes=1)
+                try:
+                    b.run(wakes=1)
+                except OSError:
+                    # the kill landed while the supervisor was answering the firmware: still a power cut
+                    b._close()
+                    b._pulled_plug = False
+                    b.power_cut()
                 timer.cancel()
+                timer.join()
                 if b.halted:
                     b.halted = None
                     b.power_cut()
