@@ -743,3 +743,40 @@ def test_adr_backoff_steps_down_then_rejoins_when_the_link_is_lost(tmp_path):
     assert st[128]["dr"] == 3 and st[200]["dr"] == 1
     assert st[287]["joined"] and not st[299]["joined"]  # ... and after 288 silent uplinks: rejoin
     assert any(u["phy"][0] == 0 for u in net.uplinks[3:])
+
+
+def test_dl_channel_moves_rx1_and_new_channel_adds_an_uplink_channel(tmp_path):
+    net = Net()
+
+    def before(net, up):
+        if len(_data_ups(net)) == 2:
+            net.server.request_mac(DEV_EUI, MacCommand("DlChannel", {"ch_index": 0, "freq": 869_100_000}))
+            net.server.request_mac(
+                DEV_EUI,
+                MacCommand("NewChannel", {"ch_index": 9, "freq": 868_900_000, "min_dr": 0, "max_dr": 5}),
+            )
+
+    net.before = before
+    run_node(
+        """
+        for i in range(30):
+            node.link.send(1, b"a")
+            wake(600000)
+        res(node.link.status())
+        """,
+        net,
+        cwd=tmp_path,
+    )
+    ups = [r for r in net.server.records if r["type"] == "uplink"]
+    answers = {m["name"]: m for u in ups for m in (u.get("mac") or [])}
+    assert answers["DlChannel"]["freq_ok"] and answers["DlChannel"]["uplink_freq_exists"]
+    assert answers["NewChannel"]["freq_ok"] and answers["NewChannel"]["dr_range_ok"]
+    later = _data_ups(net)[3:]
+    assert any(u["freq"] == 868_900_000 for u in later)  # the new channel is used
+    # RX1 after an uplink on channel 0 now listens on 869.1 MHz
+    for u in later:
+        rx1 = next(r for r in net.rx_opened if r["t_us"] > u["t_us"])
+        if u["freq"] == 868_100_000:
+            assert rx1["freq"] == 869_100_000
+        else:
+            assert rx1["freq"] == u["freq"]
