@@ -388,7 +388,8 @@ class SerialBridge:
 
     def _child_ended(self, outcome: str | None):
         """The interpreter is gone (or being ended): decide what the board does next."""
-        _dbg(f"child ended outcome={outcome} raw={self._raw} pending={self._pending!r}")
+        if _DEBUG:
+            _dbg(f"child ended outcome={outcome} raw={self._raw} pending={self._pending!r}")
         rc = None
         if self._child is not None:
             if outcome is None:
@@ -485,7 +486,8 @@ class SerialBridge:
     def _deliver(self, data: bytes):
         if not data:
             return
-        _dbg(f"deliver {data!r} state={self._state} pending={self._pending!r}")
+        if _DEBUG:
+            _dbg(f"deliver {data!r} state={self._state} pending={self._pending!r}")
         if self._state == "sleep":
             # Bytes on a sleeping board's port: treat as the user pressing RST to reach the REPL.
             self._wake_at = None
@@ -670,7 +672,8 @@ class SerialBridge:
         return True
 
     def _serve_state(self, state: str):
-        _dbg(f"serve_state {state} pending={self._pending!r}")
+        if _DEBUG:
+            _dbg(f"serve_state {state} pending={self._pending!r}")
         if state == "run":
             self._state = "run"
             if self._pending and not self._suppress:
