@@ -780,3 +780,29 @@ def test_dl_channel_moves_rx1_and_new_channel_adds_an_uplink_channel(tmp_path):
             assert rx1["freq"] == 869_100_000
         else:
             assert rx1["freq"] == u["freq"]
+
+
+def test_duty_cycle_holds_under_a_chatty_app_and_the_ledger_stays_small(tmp_path):
+    net = Net()
+    run_node(
+        """
+        n_none = 0
+        for i in range(400):
+            if node.link.send(1, bytes(40)) is None:
+                n_none += 1
+            wake(5000)
+        import machine
+        res([n_none, len(machine._mem[0]), node.link.status()["rejected"].get("deferred", 0)])
+        """,
+        net,
+        cwd=tmp_path,
+        config={"adr": False, "dr": 3},
+    )
+    n_none, rtc_len, deferred = net.results[-1]
+    assert deferred > 0  # the ledger did hold uplinks back
+    assert rtc_len < 2048  # the whole store still fits the ESP32's RTC memory
+    tx = sorted((u["t_us"], u["freq"], u["airtime_us"]) for u in net.uplinks)
+    for i, (t, f, _) in enumerate(tx):
+        band = region.sub_band(f)
+        used = sum(a for (t2, f2, a) in tx[: i + 1] if t2 > t - 3600e6 and region.sub_band(f2) == band)
+        assert used <= 3600e6 * band[1], (i, band, used)

@@ -1,14 +1,15 @@
 # Sub-band duty-cycle ledger and join back-off, in the store's RTC part (they survive deep sleep; a power cut is
 # a reset, after which the spec's join back-off starts again anyway).
 #
-# Ledger: a flat list [band, t_end, ms, ...] of the last hour's transmissions, t_end in whole seconds of the
-# MAC's monotonic clock (rounded up). A transmission starting at `t` counts every entry that ended after
+# Ledger: the last hour's transmissions as a flat list [base, band, t_end - base, ms, ...], t_end in whole seconds
+# of time.time() (rounded up); transmissions close together on one sub-band share an entry (see record()). A transmission starting at `t` counts every entry that ended after
 # t - 3600: so in ANY rolling hour the airtime per sub-band stays within its share (36 s at 1 %), and within the
 # network's aggregated limit (DutyCycleReq) over all sub-bands.
 from micropython import const
 from lorawan import eu868
 
 HOUR = const(3600)
+MERGE_S = const(60)
 KEY = "lw.dc"
 JKEY = "lw.jb"
 
@@ -20,18 +21,34 @@ _DAY = const(86400)
 
 
 def _entries(store, now):
-    led = store.get(KEY) or []
-    # forget what left the window, and anything stamped in the future (clock went back: keep it as "now")
+    # stored as [base, band, t_end - base, ms, ...]; returned as absolute [band, t_end, ms, ...] of the last hour
+    raw = store.get(KEY) or []
     out = []
-    for i in range(0, len(led) - 2, 3):
-        t = led[i + 1]
+    if not raw:
+        return out
+    base = raw[0]
+    for i in range(1, len(raw) - 2, 3):
+        t = base + raw[i + 1]
         if t > now + 2 * HOUR:
-            t = now
+            t = now  # stamped in the future: the clock went back; keep counting it from now
         if t > now - HOUR:
-            out.append(led[i])
+            out.append(raw[i])
             out.append(t)
-            out.append(led[i + 2])
+            out.append(raw[i + 2])
     return out
+
+
+def _put(store, led):
+    if not led:
+        store.set(KEY, [])
+        return
+    base = led[1]
+    raw = [base]
+    for i in range(0, len(led), 3):
+        raw.append(led[i])
+        raw.append(led[i + 1] - base)
+        raw.append(led[i + 2])
+    store.set(KEY, raw)
 
 
 def wait_s(store, band, ms, now, agg=0):
@@ -67,10 +84,21 @@ def _fit(led, band, lim, ms, now):
 
 def record(store, band, ms, t_end):
     led = _entries(store, t_end)
+    # a transmission ending in the same MERGE_S-second slot as the band's last entry joins it (airtime summed,
+    # stamped with the later end): it counts up to MERGE_S s longer than it needs to, never shorter, and the
+    # ledger stays small (at most HOUR / MERGE_S + 1 entries per sub-band, whatever the app does)
+    for i in range(len(led) - 3, -1, -3):
+        if led[i] == band:
+            if t_end // MERGE_S == led[i + 1] // MERGE_S:
+                led[i + 1] = t_end
+                led[i + 2] += ms
+                _put(store, led)
+                return
+            break
     led.append(band)
     led.append(t_end)
     led.append(ms)
-    store.set(KEY, led)
+    _put(store, led)
 
 
 def used_ms(store, band, now):
@@ -125,11 +153,10 @@ def join_reset(store):
 
 def shift(store, delta):
     """The MAC clock jumped by `delta` s (RTC set from DeviceTime): move the stamps with it."""
-    led = store.get(KEY)
-    if led:
-        for i in range(1, len(led), 3):
-            led[i] += delta
-        store.set(KEY, led)
+    raw = store.get(KEY)
+    if raw:
+        raw[0] += delta
+        store.set(KEY, raw)
     jb = store.get(JKEY)
     if jb:
         store.set(JKEY, [jb[0] + delta, jb[1], jb[2]])
