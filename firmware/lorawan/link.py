@@ -96,7 +96,17 @@ class Link:
             self._lost("fcnt")
             return None
         frame = self._frame(confirmed, fcnt, opts, fport, payload)
+        v = self._v
+        an, ad = v.get("an"), v.get("ad")
+        v.pop("an", None)
+        v.pop("ad", None)
         got = self._exchange(frame, confirmed, fcnt)
+        if got is None:
+            # deferred by the duty cycle, nothing went out: the answers and the ACK wait for the next uplink
+            if an:
+                v["an"] = an
+            if ad:
+                v["ad"] = ad
         self._after(got, confirmed)
         self._save()
         if got is None or got is True:
@@ -168,7 +178,7 @@ class Link:
         if sticky:
             out += bytes.fromhex(sticky)
         v = self._v
-        an = v.pop("an", None)
+        an = v.get("an")
         if an:
             out += bytes.fromhex(an)
         now = _now()
@@ -203,7 +213,7 @@ class Link:
             fc |= 0x80
             if self._v.get("ac", 0) >= eu868.ADR_ACK_LIMIT:
                 fc |= 0x40
-        if self._v.pop("ad", 0):
+        if self._v.get("ad"):
             fc |= 0x20  # ACK of a confirmed downlink
         b[5] = fc
         b[6] = fcnt & 0xFF
