@@ -806,3 +806,22 @@ def test_duty_cycle_holds_under_a_chatty_app_and_the_ledger_stays_small(tmp_path
         band = region.sub_band(f)
         used = sum(a for (t2, f2, a) in tx[: i + 1] if t2 > t - 3600e6 and region.sub_band(f2) == band)
         assert used <= 3600e6 * band[1], (i, band, used)
+
+
+def test_an_unreadable_stored_session_means_a_rejoin_not_a_crash_loop(tmp_path):
+    net = run_node(
+        """
+        node.link.send(1, b"a")
+        node.store.set("lw.s", {"a": 1, "dr": 99}, durable=True)
+        node.store.save()
+        wake(60000)
+        res(node.link.joined)
+        node.link.send(1, b"b")
+        res(node.link.joined)
+        """,
+        Net(),
+        cwd=tmp_path,
+    )
+    assert net.results == [False, True]
+    assert net.server.counters["joins"] == 2
+    assert any("stored session unreadable" in ln for ln in net.logs)

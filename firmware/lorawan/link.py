@@ -33,6 +33,18 @@ def _now():
     return time.time()
 
 
+_KEYS = ("a", "nk", "ak", "fb", "fd", "dr", "pw", "nt", "ch", "m", "o", "r2", "rd")
+
+
+def _valid(s):
+    if not isinstance(s, dict):
+        return False
+    for k in _KEYS:
+        if k not in s:
+            return False
+    return isinstance(s["ch"], list) and len(s["ch"]) == 16 and 0 <= s["dr"] <= eu868.DR_MAX
+
+
 def _drop(name):
     # unload a module used once (join, MAC commands): its code leaves the heap until it is needed again
     sys.modules.pop("lorawan." + name, None)
@@ -49,6 +61,10 @@ class Link:
         self._modem = modem
         self._radio = None
         self.sess = self.store.get("lw.s")
+        if self.sess is not None and not _valid(self.sess):
+            node.log("lorawan: stored session unreadable: rejoin")
+            self.sess = None
+            self.store.delete("lw.s")
         self._v = self.store.get("lw.v") or {}
         self._c = self.store.get("lw.c") or {}
         self._ciph = None
