@@ -173,7 +173,10 @@ class Interpreter:
 
     def reply(self, obj: dict):
         body = json.dumps(obj).encode()
-        os.write(self.wfd, b"%07d\n" % len(body) + body)
+        try:
+            os.write(self.wfd, b"%07d\n" % len(body) + body)
+        except BrokenPipeError:
+            pass  # the interpreter died (a pulled plug): the next read sees it gone and says how
 
     def exit_detail(self) -> str:
         self.stdio.seek(0)

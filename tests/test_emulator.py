@@ -323,3 +323,19 @@ def test_an_interpreter_pool_serves_many_boards_each_with_its_own_flash(tmp_path
             assert [ln.split()[-1] for ln in logs(b) if " wake " in ln] == ["0", "1", "2", "3", "4"]
             assert (b.flash / "state.0").exists()
             b.close()
+
+
+def test_plug_pulled_while_the_supervisor_answers_is_still_a_power_cut(tmp_path):
+    # A firmware that keeps calling into the supervisor (I2C) when the plug is pulled: the reply's write fails.
+    src = READ_SHT + """
+import os
+if "marker" not in os.listdir():
+    open("marker", "w").close()
+    while True:
+        measure()
+machine.deepsleep(1000)
+"""
+    with make(tmp_path, src, hang_timeout_s=30) as b:
+        threading.Timer(0.3, b.kill_now).start()
+        r = b.run(wakes=2)
+        assert r.outcomes.get("powercut") == 1 and not r.halted
