@@ -102,6 +102,8 @@ class Radio:
 
     def _report(self, board, t_us: int, frame: dict):
         self.counters[frame["frame"]] += 1
+        if frame.get("heard"):
+            self.counters[frame["frame"] + "s_heard"] += 1
         if self.keep_frames:
             self.frames.append(dict(frame, t=round(t_us / 1e6, 6)))
         board.emit("lora_frame", t_us, **frame)
@@ -131,7 +133,7 @@ class Radio:
         f = dict(p.frame, received=received)
         if reason:
             f["lost"] = reason
-        self.counters["downlinks_received" if received else "downlinks_missed"] += 1
+        self.counters[f"{p.frame['frame']}s_{'received' if received else 'missed'}"] += 1
         self._report(board, p.t0, f)
 
     @staticmethod
@@ -239,7 +241,13 @@ class Radio:
             "window": dl.window,
         }
         if dl.kind == "downlink":
-            frame.update(fport=dl.info.get("fport"), fcnt=dl.info.get("fcnt"), payload=dl.info.get("payload"))
+            frame.update(
+                fport=dl.info.get("fport"),
+                fcnt=dl.info.get("fcnt"),
+                payload=dl.info.get("payload"),
+                ack=dl.info.get("ack"),
+                mac=dl.info.get("mac"),
+            )
         node.pending.append(
             _Pending(
                 dl, dl.t_us, dl.t_us + int(round(toa)), dl.freq_hz // 1000, sf, bw, rssi, snr, lost, frame
@@ -304,7 +312,9 @@ class Radio:
         return {
             "join_requests": c["join_request"],
             "join_accepts": c["join_accept"],
+            "join_accepts_received": c["join_accepts_received"],
             "uplinks": c["uplink"],
+            "uplinks_heard": c["uplinks_heard"],
             "downlinks": c["downlink"],
             "downlinks_received": c["downlinks_received"],
             "downlinks_missed": c["downlinks_missed"],

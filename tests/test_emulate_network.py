@@ -85,6 +85,7 @@ def test_json_lines_for_every_frame_then_summary(probe_firmware):
     assert ts == sorted(ts)
     net = lines[-1]["network"]
     assert net["joins"] == 1 and net["uplinks"] == 12 and net["rejected"] == 0
+    assert net["uplinks_heard"] == 12 and net["join_accepts_received"] == 1
     # no key ever reaches the output: not the AppKey, not the session keys derived from it
     jr = frames.parse(bytes.fromhex(fr[0]["phy_payload"]))
     ja = frames.parse(bytes.fromhex(fr[1]["phy_payload"])).decrypt(bytes.fromhex(KEY))
@@ -121,6 +122,40 @@ def test_bad_identity_is_one_line_exit_2(opt, value, what):
     out = r.output.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("citynode: error: ") and what in out[0]
     assert "Traceback" not in r.output
+
+
+def test_the_shipped_probe_app_through_the_real_command():
+    """`citynode emulate` as a user runs it (console entry point, a separate process), with the node helper's
+    firmware/apps/lorawan_probe.py: a join, then one uplink per 15 minutes, all verified."""
+    import subprocess
+    import sys
+
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "citynode",
+            "emulate",
+            "--app",
+            "lorawan_probe",
+            "--hours",
+            "2",
+            "--json",
+            "--app-key",
+            KEY,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = [json.loads(x) for x in r.stdout.splitlines()]
+    fr = [x for x in lines if x["type"] in FRAME_TYPES]
+    ups = [x for x in fr if x["type"] == "uplink"]
+    assert fr[0]["type"] == "join_request" and len(ups) == 8 and all(x["mic_ok"] for x in ups)
+    assert [x["fcnt"] for x in ups] == list(range(8))
+    assert lines[-1]["type"] == "summary" and lines[-1]["network"]["rejected"] == 0
+    assert KEY not in r.stdout + r.stderr
 
 
 def test_counter_app_runs_without_a_network(tmp_path):

@@ -619,7 +619,9 @@ class NetworkServer:
                 "fport": fport,
                 "ack": ack,
                 "confirmed": confirmed,
-                "payload": _hex(payload) if item else "",
+                "payload": _hex(
+                    payload
+                ),  # the FRMPayload in clear: application data, or MAC commands on FPort 0
                 "mac": [c.name for c in cmds],
             },
         )

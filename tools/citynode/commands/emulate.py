@@ -229,6 +229,8 @@ def _frame_line(ev) -> dict:
         "rejected",
         "rssi",
         "snr",
+        "ack",
+        "mac",
         "decoded",  # the payload as the fleet codec reads it (ClassAir: see citynode/classair_view.py)
     ):
         if k in ev and k not in line:
