@@ -149,6 +149,10 @@ DOWN_CMDS = [
     MacCommand("RXTimingSetup", {"delay": 2}),
     MacCommand("DlChannel", {"ch_index": 0, "freq": 868_100_000}),
     MacCommand("DeviceTime", {"seconds": 1_400_000_000, "fraction": 128}),
+    MacCommand("TxParamSetup", {"downlink_dwell": True, "uplink_dwell": False, "max_eirp": 5}),
+    MacCommand("PingSlotChannel", {"freq": 869_525_000, "dr": 3}),
+    MacCommand("BeaconTiming", {"delay": 300, "channel": 2}),
+    MacCommand("BeaconFreq", {"freq": 869_525_000}),
 ]
 UP_CMDS = [
     MacCommand("LinkCheck", {}),
@@ -156,7 +160,21 @@ UP_CMDS = [
     MacCommand("DevStatus", {"battery": 200, "margin": -5}),
     MacCommand("RXParamSetup", {"rx1_dr_offset_ack": True, "rx2_dr_ack": True, "channel_ack": True}),
     MacCommand("DeviceTime", {}),
+    MacCommand("NewChannel", {"dr_range_ok": True, "freq_ok": False}),
+    MacCommand("DlChannel", {"uplink_freq_exists": False, "freq_ok": True}),
+    MacCommand("DutyCycle", {}),
+    MacCommand("RXTimingSetup", {}),
+    MacCommand("PingSlotInfo", {"periodicity": 5}),
+    MacCommand("PingSlotChannel", {"dr_ok": True, "freq_ok": True}),
+    MacCommand("BeaconFreq", {"freq_ok": False}),
 ]
+
+
+def test_every_mac_command_is_covered_both_ways():
+    assert {c.name for c in DOWN_CMDS if maccommands.COMMANDS[c.name][2] or c.name == "DevStatus"} | {
+        "PingSlotInfo"
+    } == set(maccommands.COMMANDS)
+    assert {c.name for c in UP_CMDS} | {"TxParamSetup", "BeaconTiming"} == set(maccommands.COMMANDS)
 
 
 def test_mac_commands_round_trip_both_ways():

@@ -21,6 +21,11 @@ COMMANDS = {
     "TxParamSetup": (0x09, 0, 1),
     "DlChannel": (0x0A, 1, 4),
     "DeviceTime": (0x0D, 0, 5),
+    # Class B (1.0.3+): not used by Class A nodes, decoded so that a frame carrying them parses whole.
+    "PingSlotInfo": (0x10, 1, 0),
+    "PingSlotChannel": (0x11, 1, 4),
+    "BeaconTiming": (0x12, 0, 3),
+    "BeaconFreq": (0x13, 1, 3),
 }
 BY_CID = {cid: name for name, (cid, _, _) in COMMANDS.items()}
 GPS_EPOCH_UNIX = 315964800  # 1980-01-06T00:00:00Z
@@ -65,6 +70,12 @@ def _enc_fields(name: str, uplink: bool, f: dict) -> bytes:
             return bytes(((1 if f.get("dr_range_ok") else 0) << 1 | (1 if f.get("freq_ok") else 0),))
         if name == "DlChannel":
             return bytes(((1 if f.get("uplink_freq_exists") else 0) << 1 | (1 if f.get("freq_ok") else 0),))
+        if name == "PingSlotInfo":
+            return bytes((f["periodicity"] & 7,))
+        if name == "PingSlotChannel":
+            return bytes(((1 if f.get("dr_ok") else 0) << 1 | (1 if f.get("freq_ok") else 0),))
+        if name == "BeaconFreq":
+            return bytes((1 if f.get("freq_ok") else 0,))
         return b""
     if name == "LinkCheck":
         return bytes((f["margin"] & 0xFF, f["gw_cnt"] & 0xFF))
@@ -100,6 +111,12 @@ def _enc_fields(name: str, uplink: bool, f: dict) -> bytes:
         return bytes((f["ch_index"],)) + (f["freq"] // 100).to_bytes(3, "little")
     if name == "DeviceTime":
         return (f["seconds"] & 0xFFFFFFFF).to_bytes(4, "little") + bytes((f.get("fraction", 0) & 0xFF,))
+    if name == "PingSlotChannel":
+        return (f["freq"] // 100).to_bytes(3, "little") + bytes((f["dr"] & 0x0F,))
+    if name == "BeaconTiming":
+        return (f["delay"] & 0xFFFF).to_bytes(2, "little") + bytes((f["channel"] & 0xFF,))
+    if name == "BeaconFreq":
+        return (f["freq"] // 100).to_bytes(3, "little")
     return b""
 
 
@@ -120,6 +137,12 @@ def _dec_fields(name: str, uplink: bool, b: bytes) -> dict:
             return {"dr_range_ok": bool(b[0] & 2), "freq_ok": bool(b[0] & 1)}
         if name == "DlChannel":
             return {"uplink_freq_exists": bool(b[0] & 2), "freq_ok": bool(b[0] & 1)}
+        if name == "PingSlotInfo":
+            return {"periodicity": b[0] & 7}
+        if name == "PingSlotChannel":
+            return {"dr_ok": bool(b[0] & 2), "freq_ok": bool(b[0] & 1)}
+        if name == "BeaconFreq":
+            return {"freq_ok": bool(b[0] & 1)}
         return {}
     if name == "LinkCheck":
         return {"margin": b[0], "gw_cnt": b[1]}
@@ -149,6 +172,12 @@ def _dec_fields(name: str, uplink: bool, b: bytes) -> dict:
         return {"ch_index": b[0], "freq": _f24(b[1:4])}
     if name == "DeviceTime":
         return {"seconds": int.from_bytes(b[0:4], "little"), "fraction": b[4]}
+    if name == "PingSlotChannel":
+        return {"freq": _f24(b[0:3]), "dr": b[3] & 0x0F}
+    if name == "BeaconTiming":
+        return {"delay": int.from_bytes(b[0:2], "little"), "channel": b[2]}
+    if name == "BeaconFreq":
+        return {"freq": _f24(b[0:3])}
     return {}
 
 
