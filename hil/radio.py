@@ -239,6 +239,7 @@ class Radio:
             "dr": dl.dr,
             "airtime_ms": round(toa / 1000, 3),
             "window": dl.window,
+            "gateway": dl.gateway,
         }
         if dl.kind == "downlink":
             frame.update(

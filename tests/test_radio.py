@@ -219,6 +219,19 @@ def test_boards_stepped_together_collide_on_the_same_channel_and_sf(make_board, 
     assert radio.server.counters["join_request"] == 3
 
 
+def test_several_gateways_hear_a_node_and_the_best_one_answers(make_board, fw):
+    from hil.radio import Radio
+
+    gws = [Gateway("tower", 0, 0), Gateway("church", 3000, 0), Gateway("depot", 0, 9000)]
+    radio = Radio(path=PathModel(gateways=gws, seed=1, shadowing_db=0, fading_db=0))
+    steps = [["tx", join_request(), 868100, 10], ["rx", 5000, 868100, 10, 200, True]]
+    b, radio, lines = run_plan(make_board, fw, steps, radio=radio, position=(2500.0, 0.0))
+    f = [e for e in b.events if e["type"] == "lora_frame"]
+    assert f[0]["gateways"] == 2  # the depot, 9 km away, is out of reach at SF10
+    assert f[1]["gateway"] == "church" and f[1]["received"]  # the nearest answers
+    assert not lines[1].startswith("rx none")
+
+
 def test_path_model_link_budget_is_deterministic_and_monotonic():
     m = PathModel(seed=3, fading_db=0, shadowing_db=0)
     rssi = [m.mean_rssi("n", (d, 0), m.gateways[0], 14) for d in (100, 1000, 3000, 10000)]

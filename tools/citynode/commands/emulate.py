@@ -223,6 +223,8 @@ def _frame_line(ev) -> dict:
         "payload",
         "mic_ok",
         "window",
+        "gateway",
+        "gateways",
         "heard",
         "received",
         "lost",
