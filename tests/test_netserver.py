@@ -355,3 +355,34 @@ def test_unanswered_link_adr_is_worked_out_again():
     sent = [d.send(payload=b"a", adr=True, dr=0, receptions=strong) for _ in range(9)]
     adr = [i for i, dl in enumerate(sent) if dl is not None and "LinkADR" in d.open(dl)[2]]
     assert adr == [2, 5, 8]  # never answered (lost downlinks?): asked again after each 3 more uplinks
+
+
+def test_random_and_mutated_frames_never_crash_or_corrupt_a_session():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    ns = NetworkServer(seed=7)
+    ns.register(DEV, JOIN, KEY)
+    d = Device(ns)
+    d.join()
+    d.send(payload=b"base")
+    good = d.frame(payload=b"template")
+
+    @settings(max_examples=600, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(
+        st.one_of(
+            st.binary(max_size=80),
+            st.tuples(st.integers(0, len(good) - 1), st.integers(1, 255)).map(
+                lambda m: good[: m[0]] + bytes((good[m[0]] ^ m[1],)) + good[m[0] + 1 :]
+            ),
+            st.integers(0, len(good) - 1).map(lambda n: good[:n]),
+        )
+    )
+    def fuzz(phy):
+        ns.receive(phy, t_us=d.t, freq_hz=868_100_000, dr=5, receptions=GW)
+
+    fuzz()
+    assert ns.counters["rejected"] > 500
+    assert len(ns.delivered(DEV)) == 1  # nothing forged got through
+    d.send(payload=b"after")  # and the real device carries on
+    assert ns.delivered(DEV)[-1]["payload"] == b"after"

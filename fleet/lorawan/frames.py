@@ -49,6 +49,7 @@ class JoinRequest:
     dev_eui: bytes
     dev_nonce: int
     mic: bytes = b""
+    signed: bytes = field(default=b"", repr=False, compare=False)  # as received, MIC excluded
 
     def body(self) -> bytes:
         return (
@@ -64,7 +65,7 @@ class JoinRequest:
         return b + self.mic
 
     def mic_ok(self, app_key: bytes) -> bool:
-        return crypto.join_request_mic(app_key, self.body()) == self.mic
+        return crypto.join_request_mic(app_key, self.signed or self.body()) == self.mic
 
 
 @dataclass
@@ -125,6 +126,7 @@ class DataFrame:
     fpending: bool = False  # downlink: FPending; uplink: ClassB
     major: int = MAJOR_R1
     mic: bytes = b""
+    signed: bytes = field(default=b"", repr=False, compare=False)  # as received, MIC excluded
 
     @property
     def uplink(self) -> bool:
@@ -175,7 +177,8 @@ class DataFrame:
         return msg + self.mic
 
     def mic_ok(self, nwk_skey: bytes, fcnt32: int) -> bool:
-        msg = self._msg(self.payload)
+        # Over the bytes as received when parsed (RFU bits included), not a re-encoding of the fields.
+        msg = self.signed or self._msg(self.payload)
         return crypto.data_mic(nwk_skey, self.direction, self.dev_addr, fcnt32, msg) == self.mic
 
     def decrypt(self, nwk_skey: bytes, app_skey: bytes, fcnt32: int) -> bytes:
@@ -243,6 +246,7 @@ def parse(phy: bytes):
             dev_eui=phy[9:17][::-1],
             dev_nonce=int.from_bytes(phy[17:19], "little"),
             mic=phy[19:23],
+            signed=phy[:19],
         )
     if mtype == JOIN_ACCEPT:
         if len(phy) not in (17, 33):
@@ -276,6 +280,7 @@ def parse(phy: bytes):
         fpending=bool(fctrl & 0x10),
         major=major,
         mic=phy[-4:],
+        signed=phy[:-4],
     )
 
 
