@@ -1,0 +1,400 @@
+"""THE payload schema: every message of every role, defined once.
+
+Everything else is generated from or driven by this file: the node's per-role tables (`firmware/payload_<role>.py`),
+the Python codec (`fleet.payloads`), the JavaScript codec for network servers (`citynode codec`) and
+`docs/payloads.md`. After a change run `python -m fleet.payloads_gen` (tests fail while a generated file is stale).
+
+Wire format (version 1)
+- Uplinks are CBOR sequences (RFC 8742): the fields' items back to back, in order, no array head.
+  Downlinks (configuration) are one CBOR map with small integer keys; every key is optional (partial update).
+- A number is sent as the integer round((value - zero) / res): `res` is the sensor's real resolution and `zero`
+  a typical value, so typical readings are 1- or 2-byte CBOR ints. No reading is CBOR null.
+- Several small values (LED colour, flags, ...) share one integer ("pack"): the first part in the low bits.
+  A pack may carry one boolean in the integer's sign ("sign"): true -> n, false -> -1 - n (CBOR major type 0/1).
+- Out-of-range readings are clamped to the range and flagged (out_of_range), never wrapped.
+- Versions: each (role, message, version) has its own FPort. Appending a field at the end keeps the FPort
+  (older decoders ignore trailing items, newer ones accept their absence); any other change takes a new FPort
+  from the role's block, and the old message stays here (retired) so old nodes still decode.
+
+Field constructors return plain dicts; the field names carry their unit (`temp_c`, `co2_ppm`).
+"""
+
+from __future__ import annotations
+
+VERSION = 1
+MAX_BYTES = 36  # every message, worst case: fits EU868 DR0 (51 B) beside a full FOpts (15 B)
+
+COMMON_FLAGS = ["sensor_fault", "out_of_range", "low_battery"]
+
+# Compressed durations in one byte (minutes): exact to 1 h, then 5 min to 6 h, 30 min to 48 h, 6 h to ~15 days.
+# Each step: (first code, value at that code, step); the last code means "this long or longer".
+DURATION_STEPS = [(0, 0, 1), (60, 60, 5), (120, 360, 30), (204, 2880, 360)]
+
+
+def num(name, unit, lo, hi, res=1, zero=0, doc=""):
+    return {
+        "name": name,
+        "type": "num",
+        "unit": unit,
+        "min": lo,
+        "max": hi,
+        "res": res,
+        "zero": zero,
+        "doc": doc,
+    }
+
+
+def boolean(name, doc=""):
+    return {"name": name, "type": "bool", "doc": doc}
+
+
+def text(name, max_len, doc=""):
+    return {"name": name, "type": "text", "max_len": max_len, "doc": doc}
+
+
+def binary(name, max_len, doc=""):
+    return {"name": name, "type": "bytes", "max_len": max_len, "doc": doc}
+
+
+def pack(name, parts, sign=None, doc=""):
+    """Parts: (name, bits, kind, arg): kind "uint" | "enum" (arg: names) | "flags" (arg: names, bit 0 first) |
+    "bool" | "steps" (arg: step table, unit minutes)."""
+    return {
+        "name": name,
+        "type": "pack",
+        "sign": sign,
+        "doc": doc,
+        "parts": [
+            {
+                "name": p[0],
+                "bits": p[1],
+                "kind": p[2],
+                "arg": p[3] if len(p) > 3 else None,
+                "doc": p[4] if len(p) > 4 else "",
+            }
+            for p in parts
+        ],
+    }
+
+
+# A single enum/uint/flags/steps value is a one-part pack.
+def enum(name, names, bits, doc=""):
+    return pack(name, [(name, bits, "enum", names, doc)], doc=doc)
+
+
+def uint(name, bits, doc=""):
+    return pack(name, [(name, bits, "uint", None, doc)], doc=doc)
+
+
+def flags(name, names, doc=""):
+    return pack(name, [(name, len(names), "flags", names, doc)], doc=doc)
+
+
+def duration(name, doc=""):
+    return pack(name, [(name, 8, "steps", DURATION_STEPS, doc)], doc=doc)
+
+
+def temp(name="temp_c", res=0.1, doc="temperature"):
+    return num(name, "°C", -40, 85, res=res, zero=20, doc=doc)
+
+
+def status_fields():
+    """Daily status, the same for every role."""
+    return [
+        num("battery_mv", "mV", 0, 5000, res=10, zero=3600, doc="battery voltage under load"),
+        text("fw", 10, doc="firmware version (truncated to 10 bytes)"),
+        enum(
+            "reset_cause",
+            ["unknown", "power_on", "hard", "watchdog", "deepsleep", "soft"],
+            4,
+            doc="why the node last started (machine.reset_cause())",
+        ),
+        num("crashes", "", 0, 65535, doc="app exceptions since flashing (saturates)"),
+        num("wdt_resets", "", 0, 65535, doc="watchdog resets since flashing (saturates)"),
+        num("radio_errors", "", 0, 65535, doc="failed joins and transmissions since flashing (saturates)"),
+        num("sensor_errors", "", 0, 65535, doc="failed sensor reads since flashing (saturates)"),
+        binary("sensor_serial", 8, doc="main sensor's serial number"),
+    ]
+
+
+def config_common():
+    """Downlink keys 0..2, the same for every role; role keys follow from 3."""
+    return [
+        num(
+            "interval_s", "s", 60, 86400, res=60, doc="time between periodic uplinks (heartbeats for parking)"
+        ),
+        enum(
+            "command",
+            ["none", "status", "reboot", "rejoin"],
+            2,
+            doc="one-shot action: send a status now, reboot, or join again",
+        ),
+        boolean("confirmed", doc="send events as confirmed uplinks"),
+    ]
+
+
+def state(extra_flags=(), parts_before=(), sign=None):
+    parts = list(parts_before) + [
+        (
+            "flags",
+            len(COMMON_FLAGS) + len(extra_flags),
+            "flags",
+            COMMON_FLAGS + list(extra_flags),
+            "conditions",
+        )
+    ]
+    return pack("state", parts, sign=sign)
+
+
+LED = ["off", "green", "orange", "red"]
+
+ROLES = {
+    "classair": {
+        "doc": "classroom CO2 indicator: SCD4x CO2/T/RH, a traffic-light LED",
+        "messages": {
+            "periodic": {
+                "fport": 10,
+                "dir": "up",
+                "fields": [
+                    num("co2_ppm", "ppm", 0, 10000, doc="CO2 concentration (SCD4x resolution 1 ppm)"),
+                    temp(),
+                    num("rh_pct", "%", 0, 100, res=0.5, zero=50, doc="relative humidity"),
+                    state(parts_before=[("led", 2, "enum", LED, "LED colour shown")]),
+                ],
+            },
+            "event": {
+                "fport": 11,
+                "dir": "up",
+                "doc": "the LED changed colour",
+                "fields": [
+                    state(parts_before=[("led", 2, "enum", LED, "new LED colour")]),
+                    num("co2_ppm", "ppm", 0, 10000, doc="CO2 that caused the change"),
+                ],
+            },
+            "status": {"fport": 12, "dir": "up", "fields": status_fields()},
+            "config": {
+                "fport": 15,
+                "dir": "down",
+                "fields": config_common()
+                + [
+                    num("red_ppm", "ppm", 400, 5000, res=10, doc="LED turns red at or above"),
+                    num(
+                        "hysteresis_ppm",
+                        "ppm",
+                        0,
+                        1000,
+                        res=10,
+                        doc="LED leaves a colour this far below its threshold",
+                    ),
+                    num(
+                        "orange_ppm",
+                        "ppm",
+                        0,
+                        5000,
+                        res=10,
+                        doc="LED turns orange at or above (0: no orange)",
+                    ),
+                    num("active_start_h", "h", 0, 23, doc="active hours start (local time)"),
+                    num("active_end_h", "h", 0, 24, doc="active hours end (local time)"),
+                    uint("active_days", 7, doc="active weekdays, bit 0 = Monday"),
+                    enum("led_mode", ["traffic", "red_only", "off"], 2, doc="LED behaviour"),
+                    boolean("asc", doc="SCD4x automatic self-calibration on"),
+                    num(
+                        "frc_ppm",
+                        "ppm",
+                        400,
+                        2000,
+                        doc="forced recalibration now, to this reference (one-shot)",
+                    ),
+                ],
+            },
+        },
+    },
+    "bin": {
+        "doc": "waste bin fill level: ultrasonic distance, temperature (fire), tilt",
+        "messages": {
+            "periodic": {
+                "fport": 20,
+                "dir": "up",
+                "fields": [
+                    num("distance_mm", "mm", 0, 10000, doc="sensor to waste surface"),
+                    num("fill_pct", "%", 0, 100, zero=50, doc="fill level from the bin depth"),
+                    temp(res=1, doc="temperature in the lid"),
+                    state(["tilted", "fire", "full"]),
+                ],
+            },
+            "event": {
+                "fport": 21,
+                "dir": "up",
+                "doc": "an alarm was raised or cleared",
+                "fields": [
+                    enum(
+                        "alarm",
+                        ["full", "emptied", "fire", "fire_cleared", "tilted", "upright"],
+                        3,
+                        doc="what happened",
+                    ),
+                    num("fill_pct", "%", 0, 100, zero=50, doc="fill level"),
+                    temp(res=1),
+                    state(["tilted", "fire", "full"]),
+                ],
+            },
+            "status": {"fport": 22, "dir": "up", "fields": status_fields()},
+            "config": {
+                "fport": 25,
+                "dir": "down",
+                "fields": config_common()
+                + [
+                    num("full_pct", "%", 50, 100, doc="full alarm at or above"),
+                    num("depth_mm", "mm", 200, 5000, doc="sensor to the bottom of the empty bin"),
+                    num("fire_c", "°C", 40, 85, doc="fire alarm at or above"),
+                    num("tilt_deg", "°", 10, 90, doc="tilt alarm beyond"),
+                    num("confirm_n", "", 1, 5, doc="readings that must agree before an alarm"),
+                ],
+            },
+        },
+    },
+    "parking": {
+        "doc": "in-ground parking space sensor: magnetometer, temperature",
+        "messages": {
+            "periodic": {
+                "fport": 30,
+                "dir": "up",
+                "doc": "heartbeat",
+                "fields": [
+                    state(parts_before=[("occupied", 1, "bool", None, "a vehicle is on the space")]),
+                    duration("in_state_min", doc="time in the current state"),
+                    num("changes", "", 0, 65535, doc="state changes since the previous heartbeat"),
+                    temp(res=1),
+                    num("field_ut", "µT", 0, 1000, doc="magnetic field deviation from the empty baseline"),
+                ],
+            },
+            "event": {
+                "fport": 31,
+                "dir": "up",
+                "doc": "state change (occupied in the sign)",
+                "fields": [
+                    pack(
+                        "change",
+                        [("prev_min", 8, "steps", DURATION_STEPS, "how long the previous state lasted")],
+                        sign="occupied",
+                        doc="occupied: sign of the integer (>= 0 occupied)",
+                    ),
+                ],
+            },
+            "status": {"fport": 32, "dir": "up", "fields": status_fields()},
+            "config": {
+                "fport": 35,
+                "dir": "down",
+                "fields": config_common()
+                + [
+                    num("threshold_ut", "µT", 1, 200, doc="field deviation that means occupied"),
+                    num("hold_s", "s", 1, 60, doc="a change must last this long before it is reported"),
+                    boolean(
+                        "calibrate",
+                        doc="take the empty-space baseline now (one-shot; the space must be empty)",
+                    ),
+                ],
+            },
+        },
+    },
+    "sonometer": {
+        "doc": "noise monitor: LAeq over the period, fast max/min, percentiles, LCeq",
+        "messages": {
+            "periodic": {
+                "fport": 40,
+                "dir": "up",
+                "fields": [
+                    num(
+                        "laeq_db",
+                        "dB(A)",
+                        30,
+                        130,
+                        res=0.2,
+                        zero=80,
+                        doc="A-weighted equivalent level over the period",
+                    ),
+                    num("lafmax_db", "dB(A)", 30, 130, res=0.2, zero=80, doc="A-weighted fast maximum"),
+                    num("lafmin_db", "dB(A)", 30, 130, res=0.2, zero=80, doc="A-weighted fast minimum"),
+                    num(
+                        "l10_db", "dB(A)", 30, 130, res=0.2, zero=80, doc="level exceeded 10 % of the period"
+                    ),
+                    num(
+                        "l50_db", "dB(A)", 30, 130, res=0.2, zero=80, doc="level exceeded 50 % of the period"
+                    ),
+                    num(
+                        "l90_db", "dB(A)", 30, 130, res=0.2, zero=80, doc="level exceeded 90 % of the period"
+                    ),
+                    num("lceq_db", "dB(C)", 30, 130, res=0.2, zero=80, doc="C-weighted equivalent level"),
+                    state(["alarm", "night"]),
+                ],
+            },
+            "event": {
+                "fport": 41,
+                "dir": "up",
+                "doc": "noise alarm raised or cleared",
+                "fields": [
+                    enum("alarm", ["above", "below"], 1, doc="level went above / back below the threshold"),
+                    num("laeq_db", "dB(A)", 30, 130, res=0.2, zero=80, doc="LAeq over the alarm window"),
+                    num("lafmax_db", "dB(A)", 30, 130, res=0.2, zero=80, doc="fast maximum in the window"),
+                ],
+            },
+            "status": {"fport": 42, "dir": "up", "fields": status_fields()},
+            "config": {
+                "fport": 45,
+                "dir": "down",
+                "fields": config_common()
+                + [
+                    num("alarm_day_db", "dB(A)", 40, 130, doc="alarm threshold by day"),
+                    num("alarm_night_db", "dB(A)", 40, 130, doc="alarm threshold by night"),
+                    num("night_start_h", "h", 0, 23, doc="night starts (local time)"),
+                    num("night_end_h", "h", 0, 23, doc="night ends (local time)"),
+                    num("alarm_hold_s", "s", 1, 600, doc="level must stay above this long"),
+                ],
+            },
+        },
+    },
+    "greenhouse": {
+        "doc": "greenhouse probe: air T/RH, soil moisture and temperature, light",
+        "messages": {
+            "periodic": {
+                "fport": 50,
+                "dir": "up",
+                "fields": [
+                    temp("air_temp_c", doc="air temperature"),
+                    num("air_rh_pct", "%", 0, 100, res=0.5, zero=50, doc="air relative humidity"),
+                    num("soil_vwc_pct", "%", 0, 100, res=0.5, zero=30, doc="soil volumetric water content"),
+                    temp("soil_temp_c", doc="soil temperature"),
+                    num("lux", "lx", 0, 130000, res=2, doc="illuminance"),
+                    state(),
+                ],
+            },
+            "event": {
+                "fport": 51,
+                "dir": "up",
+                "doc": "an alarm was raised or cleared",
+                "fields": [
+                    enum(
+                        "alarm",
+                        ["frost", "frost_cleared", "heat", "heat_cleared", "dry", "dry_cleared"],
+                        3,
+                        doc="what happened",
+                    ),
+                    temp("air_temp_c", doc="air temperature"),
+                    num("soil_vwc_pct", "%", 0, 100, res=0.5, zero=30, doc="soil volumetric water content"),
+                ],
+            },
+            "status": {"fport": 52, "dir": "up", "fields": status_fields()},
+            "config": {
+                "fport": 55,
+                "dir": "down",
+                "fields": config_common()
+                + [
+                    num("frost_c", "°C", -10, 10, res=0.5, doc="frost alarm at or below"),
+                    num("heat_c", "°C", 20, 60, res=0.5, doc="heat alarm at or above"),
+                    num("dry_vwc_pct", "%", 0, 60, doc="dry-soil alarm at or below"),
+                ],
+            },
+        },
+    },
+}
