@@ -76,9 +76,19 @@ def _compile() -> tuple[dict, dict]:
     for role, spec in S.ROLES.items():
         by_role[role] = {}
         for name, m in spec["messages"].items():
-            msg = Message(role, name, m["fport"], m["dir"], [_compile_field(f) for f in m["fields"]],
-                          m.get("doc") or {"status": "daily status", "config": "configuration",
-                                           "periodic": "periodic measurements"}.get(name, ""))
+            msg = Message(
+                role,
+                name,
+                m["fport"],
+                m["dir"],
+                [_compile_field(f) for f in m["fields"]],
+                m.get("doc")
+                or {
+                    "status": "daily status",
+                    "config": "configuration",
+                    "periodic": "periodic measurements",
+                }.get(name, ""),
+            )
             if not 1 <= msg.fport <= 223:
                 raise ValueError(f"{role} {name}: FPort {msg.fport} outside 1..223")
             if msg.fport in by_port:
@@ -290,7 +300,9 @@ def _reject_tag(*_a):
 def cbor_items(data: bytes) -> list:
     """The items of a CBOR sequence, refusing what our subset does not use."""
     fp = io.BytesIO(data)
-    dec = cbor2.CBORDecoder(fp, semantic_decoders=_RejectTags(), allow_indefinite=False, allow_duplicate_keys=False)
+    dec = cbor2.CBORDecoder(
+        fp, semantic_decoders=_RejectTags(), allow_indefinite=False, allow_duplicate_keys=False
+    )
     items = []
     while fp.tell() < len(data):
         try:
@@ -441,7 +453,7 @@ def decode(fport: int, data: bytes, role: str | None = None) -> Decoded:
     items = cbor_items(data)
     out: dict = {}
     warnings: list[str] = []
-    for f, x in zip(msg.fields, items):
+    for f, x in zip(msg.fields, items, strict=False):
         _decode_field(f, x, out, warnings, strict=False)
     if len(items) < len(msg.fields):
         warnings.append(f"frame ends before {msg.fields[len(items)]['name']}")
