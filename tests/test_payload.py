@@ -9,10 +9,10 @@ import math
 
 import cbor2
 import pytest
+from citynode.paths import REPO_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from citynode.paths import REPO_ROOT
 from fleet import payloads as P
 from fleet import payloads_gen
 from fleet import payloads_schema as S
