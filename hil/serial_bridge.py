@@ -212,6 +212,7 @@ class SerialBridge:
         self._hold_deadline = None
         self._suppress = False
         self._stop = False
+        self._closed = False
         self._entry = None
         self._sel = selectors.DefaultSelector()
         self._wake_r, self._wake_w = os.pipe()
@@ -237,6 +238,9 @@ class SerialBridge:
         self.close()
 
     def close(self):
+        if self._closed:
+            return
+        self._closed = True
         self._stop = True
         self._poke()
         if self._thread is not None:
@@ -356,6 +360,7 @@ class SerialBridge:
         self._sel.register(cm, selectors.EVENT_READ, "child")
         self._sel.register(tx_r, selectors.EVENT_READ, "hil")
         self._state = "boot"
+        self._tail = b""
         self._suppress = not run_main
         self._raw_after_boot = not run_main
         self._hold_deadline = time.monotonic() + 10
@@ -391,6 +396,10 @@ class SerialBridge:
         if _DEBUG:
             _dbg(f"child ended outcome={outcome} raw={self._raw} pending={self._pending!r}")
         rc = None
+        if self._state == "wait_prompt" and outcome is not None:
+            # A Ctrl-C went to an interpreter that was already going to sleep or reset: it never reached a
+            # REPL, so the next boot gets it (what follows it is still held).
+            self._pending = b"\x03" + self._pending
         if self._child is not None:
             if outcome is None:
                 rc = self._child.wait()
@@ -515,12 +524,21 @@ class SerialBridge:
         if b"\x02" in data:
             self._raw = False  # leaving the raw REPL: a soft reset from here runs main.py
         view = memoryview(data)
+        give_up = time.monotonic() + 2.0
         while view:
             try:
                 n = os.write(self._cm, view)
                 view = view[n:]
             except BlockingIOError:
+                # The interpreter is not reading (busy in code that ignores stdin): a UART's buffer overflows;
+                # never block the pump (it must keep reading the interpreter's output) for long.
+                if time.monotonic() > give_up:
+                    self._log(f"board not reading its input: {len(view)} bytes dropped")
+                    return
+                self._drain_child()
                 time.sleep(0.001)
+            except OSError:
+                return
 
     def _release(self):
         data, self._pending = self._pending, b""
@@ -680,8 +698,13 @@ class SerialBridge:
                 data, self._pending = self._pending, b""
                 self._deliver(data)
         elif state == "repl":
-            self._state = "wait_prompt"
-            self._hold_deadline = time.monotonic() + 3
+            if self._tail.endswith((b">>> ", b"exit\r\n>")):  # the prompt came through before this message
+                self._state = "repl"
+                if self._pending:
+                    self._release()
+            else:
+                self._state = "wait_prompt"
+                self._hold_deadline = time.monotonic() + 3
 
 
 def main(argv=None):  # pragma: no cover - `citynode emulator serve` is the entry point
