@@ -180,3 +180,15 @@ def test_all_ports_one_failure_fails_the_run_but_not_the_others(boards, bundles)
     r = run_cli("deploy", "-b", BOARD, "-a", "counter", "--bundle", str(bundles["v1"].out), "--all-ports")
     assert r.returncode == 1
     assert "1 of 3 boards failed" in r.stderr
+
+
+def test_deploy_refuses_a_board_that_says_it_is_another(boards, bundles):
+    b = boards()
+    spec = json.loads((bundles["v1"].out / "board.json").read_text())
+    spec["id"] = "some-other-board"
+    (b.flash / "board.json").write_text(json.dumps(spec))
+    with pytest.raises(DeployError, match="is a some-other-board .* use --force"):
+        deploy(bundles["v1"], b.path)
+    assert (b.flash / "board.json").read_text() == json.dumps(spec)  # nothing written
+    r = deploy(bundles["v1"], b.path, force=True)
+    assert "v=v1" in r.boot_line

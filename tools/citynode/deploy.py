@@ -233,6 +233,12 @@ def _r(p):
             return f.read().strip()
     except OSError:
         return None
+def _bid():
+    try:
+        with open('board.json') as f:
+            return json.load(f).get('id')
+    except (OSError, ValueError, AttributeError):
+        return None
 _o = {}
 for _s in ('fw/a', 'fw/b'):
     _walk(_s, _o)
@@ -246,8 +252,9 @@ try:
 except OSError:
     _emu = False
 print(json.dumps({'files': _o, 'active': _r('fw/active'), 'active_new': _r('fw/active.new'), 'lib': sorted(_lib),
-  'mpy': getattr(sys.implementation, '_mpy', 0), 'version': sys.version, 'platform': sys.platform, 'emulated': _emu}))
-del _h, _walk, _r, _o, _lib, _emu
+  'mpy': getattr(sys.implementation, '_mpy', 0), 'version': sys.version, 'platform': sys.platform, 'emulated': _emu,
+  'board': _bid()}))
+del _h, _walk, _r, _o, _lib, _emu, _bid
 """
 
 _HELPERS = r"""
@@ -353,6 +360,7 @@ def deploy(
     wait_boot_s: float = 20.0,
     install_packages: bool = True,
     connect_timeout: float = 8.0,
+    force: bool = False,
 ) -> DeployResult:
     """Deploy `bundle` to the board on `port` (a resolved device path or URL)."""
     t0 = time.perf_counter()
@@ -365,6 +373,11 @@ def deploy(
         repl.enter(connect_timeout)
         info = repl.eval_json(_PROBE)
         _check_compat(manifest, info)
+        if info.get("board") and info["board"] != manifest["board"] and not force:
+            raise DeployError(
+                f"the board on {port} is a {info['board']} (its board.json), not a {manifest['board']}: firmware "
+                "for another board drives the wrong pins; use --force to replace it anyway"
+            )
         files = info["files"]
         want_slot = _slot_files(manifest)
         want_root = _root_files(manifest)

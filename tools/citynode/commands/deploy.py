@@ -43,7 +43,8 @@ def _bundle(board, app, bundle_dir):
     help="Use a bundle made by `citynode build` instead of building now.",
 )
 @click.option("--no-mip", is_flag=True, help="Do not install missing micropython-lib packages.")
-def cli(board, app, port, all_ports, bundle_dir, no_mip):
+@click.option("--force", is_flag=True, help="Deploy even if the board says (board.json) it is another board.")
+def cli(board, app, port, all_ports, bundle_dir, no_mip, force):
     """Put the bundle on the board: only changed files, verified, switched atomically, then wait for its boot line."""
     from rich.console import Console
 
@@ -64,7 +65,7 @@ def cli(board, app, port, all_ports, bundle_dir, no_mip):
                 prog.update(completed=done, total=total, status=status)
 
             try:
-                r = deploy(bundle, dev, progress=cb, install_packages=not no_mip)
+                r = deploy(bundle, dev, progress=cb, install_packages=not no_mip, force=force)
             except (DeployError, ports.PortError) as e:
                 raise RuntimeError(str(e)) from None
             return r.summary()
@@ -92,7 +93,7 @@ def cli(board, app, port, all_ports, bundle_dir, no_mip):
             progress.update(task, completed=done, total=total, status=status)
 
         try:
-            r = deploy(bundle, dev, progress=cb, install_packages=not no_mip)
+            r = deploy(bundle, dev, progress=cb, install_packages=not no_mip, force=force)
         except (DeployError, ports.PortError) as e:
             raise UserError(str(e)) from None
     for n in r.notes:
