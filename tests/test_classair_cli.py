@@ -15,9 +15,16 @@ def test_json_lines_have_led_changes_and_a_summary():
     assert r.exit_code == 0, r.output
     lines = [json.loads(ln) for ln in r.output.splitlines() if ln.startswith("{")]
     leds = [ln for ln in lines if ln["type"] == "led"]
-    assert [ln["state"] for ln in leds][:2] == ["green", "red"]
+    # Lit at power-on (the time is not known yet), off for the night once the network has told the time,
+    # green from 7:00, red once the lesson has filled the room.
+    assert [ln["state"] for ln in leds] == ["green", "off", "green", "red"]
     assert all(set(ln) == {"type", "t", "state"} for ln in leds)
-    assert lines[-1]["type"] == "summary" and lines[-1]["wakes"] == 48
+    ups = [ln for ln in lines if ln["type"] == "uplink"]
+    assert ups and all(ln["decoded"]["role"] == "classair" for ln in ups)
+    assert {ln["decoded"]["message"] for ln in ups} == {"periodic", "event", "status"}
+    assert lines[-1]["type"] == "summary" and lines[-1]["wakes"] == len(
+        [ln for ln in lines if ln["type"] == "sleep"]
+    )
 
 
 def test_table_and_plot(tmp_path):

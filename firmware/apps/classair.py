@@ -119,6 +119,18 @@ def _link_time(node):
 
 def run(node):
     st = node.store
+    if not _get(node, "idle_interval_s"):
+        now = _link_time(node)
+        if now is not None:
+            from apps.classair_time import active as is_active, next_wake, utc_offset_s
+
+            if not is_active(node, now + utc_offset_s(node, now)):
+                # No measurements outside active hours: put the light out and sleep until they start.
+                from apps.classair_led import show
+
+                show(node, _OFF)
+                node.log("classair: quiet hours, no measurement")
+                return max(60, next_wake(node, now) - now)
     from apps.classair_sensor import measure
 
     reading = measure(node)  # first: the sensor code is dropped before the link is loaded

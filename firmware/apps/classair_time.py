@@ -52,8 +52,11 @@ def next_wake(node, unix):
     local = unix + off
     if active(node, local):
         step = _get(node, "interval_s")
-    else:
-        step = _get(node, "idle_interval_s")
+        t = local - local % step + step
+        if active(node, t) or not _get(node, "idle_interval_s"):
+            return t - off  # with no idle measurements, the first wake after hours only puts the light out
+    # Outside active hours (or leaving them): the idle rhythm, or the next start of active hours if sooner.
+    step = _get(node, "idle_interval_s")
     best = None
     if step > 0:
         best = local - local % step + step

@@ -49,19 +49,13 @@ def _is_uplink(ev: dict) -> bool:
 
 
 def decode_uplink(fport: int, payload_hex: str):
-    """The fleet codec's reading of an uplink, or None if it cannot read it."""
+    """The fleet codec's reading of an uplink (role, message and fields by name), or None if it cannot read it."""
+    from fleet.payloads import decode_uplink as decode
+
     try:
-        from fleet import payloads
-    except ImportError:
+        return decode(fport, bytes.fromhex(payload_hex)).as_dict()
+    except ValueError:
         return None
-    for name in ("decode_uplink", "decode"):
-        fn = getattr(payloads, name, None)
-        if fn is not None:
-            try:
-                return fn(fport, bytes.fromhex(payload_hex))
-            except Exception:  # noqa: BLE001 - shown as undecodable, never a traceback
-                return None
-    return None
 
 
 class ClassAirView:
@@ -134,7 +128,6 @@ class ClassAirView:
         """One line per wake: the values as the network decoded them (as the node measured them if no uplink
         was decoded), the light, and what went on the air."""
         vals = {"co2": w["co2"], "temp_c": w["temp_c"], "rh_pct": w["rh_pct"]}
-        src = "node"
         for up in w["uplinks"]:
             f = _fields(up["decoded"])
             if f and "co2_ppm" in f:
@@ -143,7 +136,6 @@ class ClassAirView:
                     "temp_c": f.get("temp_c", vals["temp_c"]),
                     "rh_pct": f.get("rh_pct", vals["rh_pct"]),
                 }
-                src = "decoded"
         local = datetime.fromtimestamp(w["t"], PARIS).strftime("%a %H:%M")
         co2 = "   --" if vals["co2"] is None else f"{vals['co2']:5d}"
         temp = "   --" if vals["temp_c"] is None else f"{vals['temp_c']:5.1f}"
@@ -153,7 +145,7 @@ class ClassAirView:
         )
         ups = ", ".join(f"{_KINDS.get(u['fport'], u['fport'])} {u['size']} B" for u in w["uplinks"]) or "-"
         text = f"{local}  {co2} ppm  {temp} C  {rh} %  [{colour}]{w['led']:>6}[/]  {ups}"
-        if src == "node" and w["uplinks"]:
+        if any(u["decoded"] is None for u in w["uplinks"]):
             text += " [dim](not decoded)[/]"
         if self.console is not None:
             self.console.print(text, highlight=False)

@@ -1,0 +1,148 @@
+"""ClassAir end to end on the emulated network: what reaches the server, decoded; configuration by downlink
+through deep sleep and power cuts; the schedule once the network has given the time; the heap."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from citynode.classair_view import _fields, decode_uplink
+
+from fleet import payloads
+from hil.devices import by_name
+from hil.network import DEMO_DEV_EUI, attach_network
+
+PARIS = ZoneInfo("Europe/Paris")
+START = "2026-09-07T00:00:00+02:00"  # Monday, local midnight
+IN_CLASS = "2026-09-07T09:00:00+02:00"
+WAKE = re.compile(r"classair: co2=(\S+) t=(\S+) rh=(\S+) led=(\w+) level=(\w+)")
+
+
+def net_board(make_board, **kw):
+    kw.setdefault("start", START)
+    b = make_board(app="classair", **kw)
+    radio = attach_network(b)
+    return b, radio
+
+
+def wakes(b):
+    out = []
+    for e in b.events:
+        if e["type"] == "log":
+            m = WAKE.search(e["line"])
+            if m:
+                out.append(
+                    {
+                        "t": e["t"],
+                        "co2": None if m.group(1) == "None" else int(m.group(1)),
+                        "led": m.group(4),
+                        "level": m.group(5),
+                    }
+                )
+    return out
+
+
+def uplinks(b):
+    out = []
+    for e in b.events:
+        if e["type"] == "lora_frame" and e.get("frame") == "uplink":
+            assert e["mic_ok"], e
+            out.append(dict(e, fields=_fields(decode_uplink(e["fport"], e["payload"]))))
+    return out
+
+
+def encode_downlink(**settings) -> bytes:
+    """The configuration downlink as the toolkit builds it (fleet's codec, ranges checked)."""
+    port, data = payloads.encode_downlink("classair", settings)
+    assert port == 15
+    return data
+
+
+def test_a_school_day_on_the_air(make_board):
+    b, _ = net_board(make_board, world="school-day")
+    b.run(hours=24)
+    ws, ups = wakes(b), uplinks(b)
+    assert ws and not b.halted
+    periodic = [u for u in ups if u["fport"] == 10]
+    events = [u for u in ups if u["fport"] == 11]
+    status = [u for u in ups if u["fport"] == 12]
+    assert periodic and max(len(u["payload"]) // 2 for u in periodic) <= 10
+    # Every wake's reading reaches the server, decoded to the value the node measured.
+    for u in periodic + events:
+        w = min(ws, key=lambda w: abs(w["t"] - u["t"]))
+        assert u["fields"]["co2_ppm"] == w["co2"]
+    # An event at each turn to red and each return to green, and only then.
+    turns = [c for a, c in zip(ws, ws[1:], strict=False) if a["level"] != c["level"]]
+    assert len(events) == len(turns) >= 4
+    assert [e["fields"]["led"] for e in events] == [c["level"] for c in turns]
+    assert len(status) == 1  # once a day (the wake after the join)
+
+
+def test_threshold_set_by_downlink_survives_deep_sleep_and_power_cuts(make_board):
+    b, radio = net_board(make_board, start=IN_CLASS)
+    co2 = {"v": 900.0}
+    b.world.set("co2_ppm", lambda t: co2["v"])
+    by_name(b, "co2").noise_ppm = 0
+    b.run(wakes=2)
+    assert wakes(b)[-1]["led"] == "red"
+    radio.server.enqueue(DEMO_DEV_EUI, 15, encode_downlink(red_ppm=1100))
+    b.run(wakes=2)  # the downlink arrives after the next uplink; the wake after that uses it
+    assert wakes(b)[-1]["led"] == "green"  # 900 < 1100 - 100
+    b.power_cut()
+    b.run(wakes=1)
+    assert wakes(b)[-1]["led"] == "green"
+    co2["v"] = 1150.0
+    b.run(wakes=1)
+    assert wakes(b)[-1]["led"] == "red"
+    assert "red_ppm" not in b.config()  # kept by the node's store, not by rewriting config.json
+
+
+def test_inconsistent_downlink_changes_nothing(make_board):
+    b, radio = net_board(make_board, start=IN_CLASS)
+    b.world.set("co2_ppm", 850.0)
+    b.run(wakes=1)
+    radio.server.enqueue(DEMO_DEV_EUI, 15, encode_downlink(red_ppm=600, orange_ppm=700))
+    b.run(wakes=2)
+    assert any("downlink refused" in e["line"] for e in b.events if e["type"] == "log")
+    assert wakes(b)[-1]["led"] == "red"
+
+
+def test_a_night_with_no_measurements(make_board):
+    b, _ = net_board(make_board, world="school-week", config={"idle_interval_s": 0})
+    held = {}  # the light through each sleep, by the time the sleep began
+
+    def record(board):
+        held[board.log.of("sleep")[-1]["t"]] = dict(board.led_states())
+        return False
+
+    b.run(hours=48, stop=record)
+    local = [datetime.fromtimestamp(w["t"], PARIS) for w in wakes(b)]
+    night = [d for d in local if d.day == 7 and d.hour >= 18 or d.day == 8 and d.hour < 7]
+    assert night == []  # from 18:00 to 07:00: asleep
+    assert any(d.day == 8 and d.hour == 7 and d.minute == 0 for d in local)  # back at 7:00 sharp
+    # The light goes off for the night.
+    evening = [v for t, v in held.items() if datetime.fromtimestamp(t, PARIS).hour >= 18]
+    assert evening and not any(v["red"] or v["green"] for v in evening)
+
+
+def test_sensor_fault_is_flagged_in_the_uplink_and_the_link_stays_up(make_board):
+    b, _ = net_board(make_board, world="sensor-fault")
+    b.run(hours=24)
+    ups = [u for u in uplinks(b) if u["fport"] == 10]
+    faulty = [u for u in ups if "sensor_fault" in u["fields"]["flags"]]
+    assert faulty and all(u["fields"].get("co2_ppm") is None for u in faulty)
+    for u in faulty:
+        lt = datetime.fromtimestamp(u["t"], PARIS)
+        assert (10, 40) <= (lt.hour, lt.minute) < (14, 10)
+    assert ups[-1]["fields"]["flags"] == [] and ups[-1]["fields"]["co2_ppm"]
+
+
+@pytest.mark.xfail(strict=True, reason="the node with LoRaWAN needs about 96 KB of emulator heap today")
+def test_whole_node_within_64_kb_heap(make_board):
+    b, _ = net_board(make_board, world="school-day", heap_kb=64)
+    b.run(hours=10)
+    bad = [e["line"] for e in b.events if e["type"] == "log" and "memory allocation failed" in e["line"]]
+    assert not b.halted and not bad
+    assert len([u for u in uplinks(b) if u["fields"]]) >= 40
