@@ -132,3 +132,29 @@ def test_busy_port_names_the_holder(registry):
 def test_permission_error_points_at_the_group():
     e = ports.explain(PermissionError(13, "Permission denied"), "/dev/null")
     assert "no permission to open /dev/null" in str(e) and "usermod -aG" in str(e)
+
+
+def test_a_board_that_re_enumerates_is_followed_by_its_serial(tmp_path, monkeypatch):
+    from hil.serial_bridge import SerialBridge
+
+    monkeypatch.setenv("CITYNODE_EMULATED_PORTS", str(tmp_path / "reg"))
+    (tmp_path / "f").mkdir()
+    b = SerialBridge(
+        "heltec-wifi-lora32-v3", flash_dir=tmp_path / "f", serial_number="emu-s3", replug_after_s=0.6
+    )
+    try:
+        b.start()
+        (before,) = [p for p in ports.list_ports() if p.serial_number == "emu-s3"]
+        before.vid = 0x303A  # as an ESP32-S3's native USB port: it goes away on reset
+        old = b.path
+        t = threading.Timer(0.2, b.unplug)
+        t.start()
+        new = ports.wait_reenumerated(before, timeout=5)
+        t.join()
+        assert new == b.path and new != old
+        b.replug_after_s = None
+        b.unplug()
+        with pytest.raises(PortError, match="did not come back within 1 s"):
+            ports.wait_reenumerated(before, timeout=1)
+    finally:
+        b.close()

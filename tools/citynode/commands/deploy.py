@@ -74,7 +74,16 @@ def cli(board, app, port, all_ports, bundle_dir, no_mip, force):
         print_results(results, "deploy", console=console)
         sys.exit(1 if any_failed(results) else 0)
     try:
-        dev = ports.resolve_port(port, board=board_id, interactive=True)
+        # A board picked by USB serial may be re-enumerating (an ESP32-S3 just flashed or reset): wait for it.
+        dev = ports.resolve_port(
+            port,
+            board=board_id,
+            interactive=True,
+            wait_s=ports.REENUMERATE_TIMEOUT_S if port.startswith("id:") else 0,
+            on_wait=lambda msg: click.echo(
+                f"waiting up to 30 s for the board to (re)appear: {msg}", err=True
+            ),
+        )
     except ports.PortError as e:
         raise UserError(str(e)) from None
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn
