@@ -87,7 +87,7 @@ def _run(name):
     with f:
         src = f.read()
     try:
-        exec(src, {"__name__": "__main__"})
+        exec(compile(src, name, "exec"), {"__name__": "__main__"})
     except _hil.DeepSleep as e:
         _stop("deepsleep", e.args[0] if e.args else 0)
     except (_hil.Reset,):
