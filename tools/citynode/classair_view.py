@@ -209,14 +209,34 @@ class ClassAirView:
         ups = self.uplinks or []
         if ups:
             top = max([w["co2"] for w in meas] + [red_ppm]) * 1.04
-            ax.plot(
-                [dt(u["t"]) for u in ups],
-                [top] * len(ups),
-                "v",
-                ms=4,
-                color="#444444",
-                label=f"uplinks ({len(ups)})",
-            )
+
+            def kind(u):
+                return (u["decoded"] or {}).get("message") or _KINDS.get(u["fport"], "other")
+
+            groups = {
+                "periodic": ("v", 4, "#444444", "periodic uplinks"),
+                "event": ("v", 7, "#111111", "event uplinks (light changed)"),
+                "status": ("s", 5, "#1f77b4", "status uplinks"),
+                "other": ("x", 5, "#999999", "other uplinks"),
+            }
+            for k, (marker, ms, colour, label) in groups.items():
+                sel = [u for u in ups if kind(u) == k]
+                if not sel:
+                    continue
+                if k == "event":
+                    for u in sel:
+                        led = (u["decoded"] or {}).get("led")
+                        ax.plot([dt(u["t"])], [top], marker, ms=ms, color=LED_COLOURS.get(led, colour))
+                    ax.plot([], [], marker, ms=ms, color=colour, label=f"{label} ({len(sel)})")
+                else:
+                    ax.plot(
+                        [dt(u["t"]) for u in sel],
+                        [top] * len(sel),
+                        marker,
+                        ms=ms,
+                        color=colour,
+                        label=f"{label} ({len(sel)})",
+                    )
         ax.set_ylabel("CO2 (ppm)")
         ax.set_title(title or "ClassAir")
         ax.grid(alpha=0.3)
@@ -225,7 +245,7 @@ class ClassAirView:
         handles, _ = ax.get_legend_handles_labels()
         shown = [st for st in LED_COLOURS if any(st == s_ for _, s_ in self.leds)]
         handles += [Patch(color=LED_COLOURS[st], label=f"LED {st}") for st in shown]
-        ax.legend(handles=handles, loc="upper right", fontsize=8, framealpha=0.9)
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
         # The light, as the class saw it.
         edges = [*self.leds, (t1, None)]
         for (a, state), (b_t, _) in zip(edges, edges[1:], strict=False):
