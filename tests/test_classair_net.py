@@ -148,3 +148,20 @@ def test_whole_node_within_64_kb_heap(make_board):
     bad = [e["line"] for e in b.events if e["type"] == "log" and "memory allocation failed" in e["line"]]
     assert not b.halted and not bad
     assert len([u for u in uplinks(b) if u["fields"]]) >= 40
+
+
+def test_calibration_by_downlink(make_board):
+    b, radio = net_board(make_board, start=IN_CLASS)
+    sensor = by_name(b, "co2")
+    sensor.noise_ppm = 0
+    sensor.offset_ppm = 100.0  # reads 100 ppm high
+    b.world.set("co2_ppm", 420.0)  # the room aired, at the outdoor level
+    b.run(wakes=1)
+    assert wakes(b)[-1]["co2"] == 520
+    radio.server.enqueue(DEMO_DEV_EUI, 15, encode_downlink(frc_ppm=420, asc=False))
+    b.run(wakes=3)
+    assert wakes(b)[-1]["co2"] == 420
+    assert any(
+        "recalibrated to 420 ppm, correction -100" in e["line"] for e in b.events if e["type"] == "log"
+    )
+    assert sensor.settings["asc"] == 0 and sensor.eeprom["asc"] == 0  # applied and persisted in the sensor
