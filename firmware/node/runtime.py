@@ -1,14 +1,14 @@
 # The node runtime every role shares: boot, one app cycle, persist, sleep. Never spins on a failure.
+import gc
+import sys
 import machine
 import time
 from micropython import const
-from node import log as _log
-from node.version import VERSION
 
-WDT_TIMEOUT_MS = const(60000)
-BACKOFF_FIRST_S = const(30)
-BACKOFF_MAX_S = const(3600)
-MIN_SLEEP_MS = const(1000)
+_WDT_MS = const(60000)
+_BACKOFF_FIRST_S = const(30)
+_BACKOFF_MAX_S = const(3600)
+_MIN_SLEEP_MS = const(1000)
 
 
 class Node:
@@ -19,10 +19,12 @@ class Node:
         self.config = config
         self.store = store
         self._wdt = wdt
-        self.log = _log.log
         self.boot_ticks = time.ticks_ms()
         self.reset_cause = machine.reset_cause()
         self._link = None
+
+    def log(self, msg):
+        _log(msg)
 
     def feed(self):
         self._wdt.feed()
@@ -43,38 +45,56 @@ class Node:
         return self._link
 
 
+def _log(msg):
+    # serial log: one line per event, stamped with milliseconds since boot
+    print("[%d] %s" % (time.ticks_ms(), msg))
+
+
+def _once(name, attr):
+    # a module needed once per wake (config reader, version string): use it, then let its code go
+    m = __import__("node." + name, None, None, (attr,))
+    v = getattr(m, attr)
+    del sys.modules["node." + name]
+    try:
+        delattr(sys.modules["node"], name)
+    except AttributeError:
+        pass
+    return v
+
+
 def _app(name):
     # Only the configured role's module is imported: a node never loads the others.
     return __import__("apps." + name, None, None, ("run",)).run
 
 
 def main():
-    wdt = machine.WDT(timeout=WDT_TIMEOUT_MS)
-    from node import store as store_mod
-    from node import board as board_mod
-    from node import config as config_mod
+    wdt = machine.WDT(timeout=_WDT_MS)
+    from node.store import Store
+    from node.board import load as load_board
 
-    st = store_mod.Store()
+    st = Store()
     cause = machine.reset_cause()
     if cause == machine.WDT_RESET:
         st.set("wdt_resets", st.get("wdt_resets", 0) + 1, durable=True)
     try:
-        cfg = config_mod.load()
-        brd = board_mod.load()
-        _log.log("citynode boot v=%s board=%s app=%s cause=%d" % (VERSION, brd.id, cfg["app"], cause))
+        cfg = _once("config", "load")()
+        brd = load_board()
+        _log("citynode boot v=%s board=%s app=%s cause=%d" % (_once("version", "VERSION"), brd.id, cfg["app"], cause))
         node = Node(brd, cfg, st, wdt)
+        gc.collect()
         sleep_ms = int(_app(cfg["app"])(node) * 1000)
         if st.get("crashes_in_row"):
             st.set("crashes_in_row", 0, durable=True)
         # Keep the app's period: time spent awake comes off the sleep.
         sleep_ms -= time.ticks_diff(time.ticks_ms(), node.boot_ticks)
     except Exception as e:  # noqa: BLE001 - every failure ends in a logged, counted, backed-off reboot
-        _log.exception(e, "app")
+        print("[%d] error in app: %s: %s" % (time.ticks_ms(), type(e).__name__, e))
+        sys.print_exception(e)
         n = st.get("crashes_in_row", 0) + 1
         st.set("crashes_in_row", n, durable=True)
         st.set("crashes", st.get("crashes", 0) + 1, durable=True)
-        sleep_ms = min(BACKOFF_FIRST_S << min(n - 1, 8), BACKOFF_MAX_S) * 1000
-        _log.log("crash %d in a row: retry in %d s" % (n, sleep_ms // 1000))
+        sleep_ms = min(_BACKOFF_FIRST_S << min(n - 1, 8), _BACKOFF_MAX_S) * 1000
+        _log("crash %d in a row: retry in %d s" % (n, sleep_ms // 1000))
     st.save()
     wdt.feed()
-    machine.deepsleep(max(MIN_SLEEP_MS, sleep_ms))
+    machine.deepsleep(max(_MIN_SLEEP_MS, sleep_ms))
