@@ -134,6 +134,13 @@ def clamped_wire(f: dict, v) -> tuple[int, bool]:
     return w, False
 
 
+def fmt(x) -> str:
+    """A number as JavaScript's String() writes it (for the ranges our fields have): 20.0 -> '20'."""
+    if isinstance(x, float) and x.is_integer():
+        return str(int(x))
+    return str(x)
+
+
 def value_of(f: dict, w: int):
     n = w * f["num"] + f["zero_w"]
     return n if f["den"] == 1 else n / f["den"]
@@ -244,6 +251,8 @@ def _pack_encode(f: dict, values: dict, extra: int, strict: bool) -> tuple[int, 
                 c |= extra
             c &= top
         elif k == "bool":
+            if strict and not isinstance(v, bool):
+                raise PayloadError(f"{p['name']}: expected true or false, got {v!r}")
             c = 1 if v else 0
         elif k == "steps":
             c = steps_encode(p["arg"], p["bits"], v or 0)
@@ -255,8 +264,11 @@ def _pack_encode(f: dict, values: dict, extra: int, strict: bool) -> tuple[int, 
             c = max(0, min(top, c))
             extra |= 2
         n |= c << p["shift"]
-    if f.get("sign") and not values.get(f["sign"]):
-        n = -1 - n
+    if f.get("sign"):
+        if strict and not isinstance(values.get(f["sign"]), bool):
+            raise PayloadError(f"{f['sign']}: expected true or false")
+        if not values.get(f["sign"]):
+            n = -1 - n
     return n, extra
 
 
@@ -326,6 +338,9 @@ def _one_line(e: Exception) -> str:
 
 
 def _check_plain(x, depth=0):
+    # Integers beyond 32 bits are no citynode field's and would not survive JavaScript's doubles: refused.
+    if isinstance(x, int) and not isinstance(x, bool) and not -(2**32) <= x < 2**32:
+        raise PayloadError("CBOR integer too large")
     if x is None or isinstance(x, (bool, int, float, bytes, str)):
         return
     if isinstance(x, (list, tuple)) and depth < 16:
@@ -334,6 +349,8 @@ def _check_plain(x, depth=0):
         return
     if isinstance(x, dict) and depth < 16:
         for k, y in x.items():
+            if not (k is None or isinstance(k, (bool, int, float, bytes, str))):
+                raise PayloadError("CBOR map key must be a plain value")
             _check_plain(k, depth + 1)
             _check_plain(y, depth + 1)
         return
@@ -372,7 +389,7 @@ def _decode_field(f: dict, x, out: dict, warnings: list[str], strict: bool) -> N
         if isinstance(x, bool) or not isinstance(x, int):
             raise PayloadError(f"{name}: expected an integer, got {_kind(x)}")
         if not f["wmin"] <= x <= f["wmax"]:
-            msg = f"{name}: {value_of(f, x)} outside {f['min']}..{f['max']}"
+            msg = f"{name}: {fmt(value_of(f, x))} outside {fmt(f['min'])}..{fmt(f['max'])}"
             if strict:
                 raise PayloadError(msg)
             warnings.append(msg)
@@ -477,8 +494,10 @@ def _decode_down(msg: Message, data: bytes) -> tuple[dict, list[str]]:
     warnings: list[str] = []
     m = items[0]
     for k in m:
-        if isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < len(msg.fields):
-            warnings.append(f"unknown key {k!r} ignored")
+        if isinstance(k, bool) or not isinstance(k, int):
+            warnings.append("non-integer key ignored")
+        elif not 0 <= k < len(msg.fields):
+            warnings.append(f"unknown key {k} ignored")
     for key, f in enumerate(msg.fields):
         if key in m:
             _decode_field(f, m[key], out, warnings, strict=True)

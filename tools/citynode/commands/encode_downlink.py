@@ -1,0 +1,85 @@
+"""`citynode encode-downlink --app ROLE key=value ...`: a configuration downlink, checked against the schema."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import click
+
+
+def parse_setting(role: str, item: str) -> tuple[str, object]:
+    """'red_ppm=800' -> ('red_ppm', 800), typed by the schema's field."""
+    from citynode.cli import UserError
+    from fleet import payloads as P
+
+    if "=" not in item:
+        raise UserError(f"expected key=value, got {item!r}")
+    key, raw = (s.strip() for s in item.split("=", 1))
+    msg = P.config_message(role)
+    for f in msg.fields:
+        if f["type"] != "pack" and f["name"] == key:
+            kind = f["type"]
+            break
+        if f["type"] == "pack":
+            part = next((p for p in f["parts"] if p["name"] == key), None)
+            if part is not None:
+                kind = part["kind"]
+                break
+    else:
+        names = [n for f in msg.fields for n in P._names(f)]
+        raise UserError(f"{role} has no setting {key!r} (settings: {', '.join(names)})")
+    low = raw.lower()
+    if kind == "bool":
+        if low in ("1", "true", "yes", "on"):
+            return key, True
+        if low in ("0", "false", "no", "off"):
+            return key, False
+        raise UserError(f"{key}: expected on/off, true/false, yes/no or 1/0, got {raw!r}")
+    if kind == "num":
+        try:
+            return key, int(raw, 0) if low.lstrip("-").isdigit() or low.startswith(("0x", "0b")) else float(
+                raw
+            )
+        except ValueError:
+            raise UserError(f"{key}: expected a number, got {raw!r}") from None
+    if kind == "enum":
+        return key, int(raw) if raw.isdigit() else raw
+    if kind in ("uint", "flags", "steps"):
+        try:
+            return key, int(raw, 0)
+        except ValueError:
+            raise UserError(f"{key}: expected an integer (0x.. and 0b.. accepted), got {raw!r}") from None
+    if kind == "bytes":
+        from citynode.commands.decode import parse_hex
+
+        return key, parse_hex(raw)
+    return key, raw
+
+
+@click.command()
+@click.option(
+    "--app", "role", required=True, help="the node's role (classair, bin, parking, sonometer, greenhouse)"
+)
+@click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.argument("settings", nargs=-1, required=True)
+def cli(role, as_json, settings):
+    """Encode a configuration downlink from key=value settings (ranges checked). Prints FPort, hex and base64."""
+    from citynode.cli import UserError
+    from fleet import payloads as P
+
+    if role not in P.MESSAGES:
+        raise UserError(f"unknown role {role!r} (roles: {', '.join(P.ROLES)})")
+    values = dict(parse_setting(role, s) for s in settings)
+    try:
+        port, data = P.encode_downlink(role, values)
+    except P.PayloadError as e:
+        raise UserError(str(e)) from None
+    b64 = base64.b64encode(data).decode()
+    if as_json:
+        click.echo(json.dumps({"fport": port, "hex": data.hex(), "base64": b64, "bytes": len(data)}))
+        return
+    click.echo(f"fport   {port}")
+    click.echo(f"hex     {data.hex()}")
+    click.echo(f"base64  {b64}")
+    click.echo(f"bytes   {len(data)}")
