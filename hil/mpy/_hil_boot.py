@@ -129,15 +129,17 @@ def main():
         outcome, ms, detail = _run_main()
         if _line:
             _serial_write("\n")
+        # The firmware is done with this boot: free its modules before building the report, so a boot that
+        # ended at the edge of the heap can still say how it ended.
+        for name in list(sys.modules):
+            if name not in _base_modules:
+                del sys.modules[name]
+        gc.collect()
         state = _hil.sleep_state()
         _hil._send({"op": "end", "t": _hil.now_us, "outcome": outcome, "ms": ms, "detail": detail,
                     "rtc_memory": state["rtc_memory"], "rtc_offset_us": state["rtc_offset_us"]})
         if not inprocess or outcome in ("halt", "exception"):
             sys.exit(_EXIT[outcome])
-        for name in list(sys.modules):
-            if name not in _base_modules:
-                del sys.modules[name]
-        gc.collect()
 
 
 main()
