@@ -90,7 +90,9 @@ class Link:
         """Send an uplink (joining first if needed); return the downlink as (fport, bytes) or None."""
         if not 1 <= fport <= 223:
             raise ValueError("fport 1..223")
-        self.radio()  # the driver first: long-lived code loaded before the short-lived join, less fragmentation
+        if self._radio is None:
+            gc.collect()  # the driver is long-lived: let it land in the holes the app's garbage leaves
+            self.radio()  # the driver first: long-lived code loaded before the short-lived join, less fragmentation
         if self.sess is None:
             from lorawan import join
 

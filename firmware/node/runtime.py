@@ -39,6 +39,7 @@ class Node:
     @property
     def link(self):
         if self._link is None:
+            gc.collect()  # long-lived MAC code next: into the holes the app's garbage leaves
             from lorawan.link import Link
 
             self._link = Link(self)
