@@ -321,3 +321,16 @@ def test_board_leds_light_on_the_emulator_by_pin_number_or_name(make_board, tmp_
     b.run(hours=0.6)
     on = [(e["name"], e["on"]) for e in b.events if e["type"] == "led" and e["on"]]
     assert ("green", True) in on and ("red", True) in on and ("status", True) in on
+
+
+def test_a_bus_name_used_for_two_kinds_of_bus_is_refused(tmp_path):
+    import json
+
+    from citynode import boards
+
+    data = boards.load("heltec-wifi-lora32-v3")
+    data["uart"] = {"ext": {"id": 1, "tx": 33, "rx": 34}}
+    path = tmp_path / "heltec-wifi-lora32-v3.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(boards.BoardError, match=r"field uart\.ext: bus name 'ext' is already an i2c bus"):
+        boards.load_file(path)

@@ -269,6 +269,18 @@ def _check_pins(data: dict, source: str):
 def _check_apps(data: dict, source: str):
     i2c, uart, i2s = data.get("i2c", {}), data.get("uart", {}), data.get("i2s", {})
     known = set(i2c) | set(uart) | set(i2s) | {"adc", "gpio"}
+    # A sensor names its bus; one name must mean one bus, whatever its kind.
+    for kind, other_kind, a, b in (
+        ("uart", "i2c", uart, i2c),
+        ("i2s", "i2c", i2s, i2c),
+        ("i2s", "uart", i2s, uart),
+    ):
+        for name in sorted(set(a) & set(b)):
+            _fail(
+                source,
+                f"{kind}.{name}",
+                f"bus name {name!r} is already an {other_kind} bus; bus names must be unique",
+            )
     for role, wiring in data["apps"].items():
         addresses: dict = {}
         for name, sensor in wiring.get("sensors", {}).items():
