@@ -27,8 +27,13 @@ def _field_tuple(f: dict) -> tuple:
     if t in ("text", "bytes"):
         return (f["name"], _TYPE_CODES[t], f["max_len"])
     parts = tuple(
-        (p["name"], p["shift"], p["bits"], _KIND_CODES[p["kind"]],
-         tuple(tuple(x) if isinstance(x, (list, tuple)) else x for x in p["arg"]) if p["arg"] else None)
+        (
+            p["name"],
+            p["shift"],
+            p["bits"],
+            _KIND_CODES[p["kind"]],
+            tuple(tuple(x) if isinstance(x, (list, tuple)) else x for x in p["arg"]) if p["arg"] else None,
+        )
         for p in f["parts"]
     )
     return (f.get("sign"), 4, parts)
