@@ -49,7 +49,11 @@ def _undefined_python_symbols(so: Path) -> list[str] | None:
     out = subprocess.run([nm, "-D", "--undefined-only", str(so)], capture_output=True, text=True)
     if out.returncode:
         return None
-    return [ln.split()[-1] for ln in out.stdout.splitlines() if ln.split() and ln.split()[-1].startswith(("Py", "_Py"))]
+    return [
+        ln.split()[-1]
+        for ln in out.stdout.splitlines()
+        if ln.split() and ln.split()[-1].startswith(("Py", "_Py"))
+    ]
 
 
 @cache

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from citynode.paths import FIRMWARE_DIR
+
 from hil.launcher import micropython_command
 
 
@@ -24,8 +25,16 @@ class MicroPythonError(AssertionError):
         self.output = output
 
 
-def run_mpy(code: str, *, paths: list[Path | str] = (), heap_kb: int | None = None, cwd: Path | str | None = None,
-            stdin: bytes | None = None, timeout: float = 60.0, firmware_dir: Path | None = None) -> str:
+def run_mpy(
+    code: str,
+    *,
+    paths: list[Path | str] = (),
+    heap_kb: int | None = None,
+    cwd: Path | str | None = None,
+    stdin: bytes | None = None,
+    timeout: float = 60.0,
+    firmware_dir: Path | None = None,
+) -> str:
     """Run `code`; return its stdout as text; raise MicroPythonError with the output on a non-zero exit."""
     search = [str(p) for p in paths] + [str(firmware_dir or FIRMWARE_DIR), ".frozen"]
     env = dict(os.environ, MICROPYPATH=":".join(search))
@@ -36,7 +45,9 @@ def run_mpy(code: str, *, paths: list[Path | str] = (), heap_kb: int | None = No
         cmd = [*micropython_command()]
         if heap_kb:
             cmd += ["-X", f"heapsize={heap_kb}k"]
-        r = subprocess.run(cmd + [script], input=stdin, capture_output=True, env=env, cwd=cwd, timeout=timeout)
+        r = subprocess.run(
+            cmd + [script], input=stdin, capture_output=True, env=env, cwd=cwd, timeout=timeout
+        )
     finally:
         os.unlink(script)
     out = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")

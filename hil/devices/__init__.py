@@ -59,7 +59,9 @@ def model_class(chip: str):
         module = importlib.import_module(f"hil.devices.{chip}")
     except ModuleNotFoundError as e:
         if e.name == f"hil.devices.{chip}":
-            raise ValueError(f"no emulated model for chip {chip!r} (expected hil/devices/{chip}.py)") from None
+            raise ValueError(
+                f"no emulated model for chip {chip!r} (expected hil/devices/{chip}.py)"
+            ) from None
         raise
     return module.Model
 
@@ -78,7 +80,9 @@ def by_name(board, name: str) -> Device:
     for dev in board.devices.values():
         if dev.name == name:
             return dev
-    raise KeyError(f"no device named {name!r} on this board (have: {[d.name for d in board.devices.values()]})")
+    raise KeyError(
+        f"no device named {name!r} on this board (have: {[d.name for d in board.devices.values()]})"
+    )
 
 
 def input_pins(board) -> set:

@@ -27,7 +27,9 @@ class UserError(click.ClickException):
 
 def _command_names() -> list[str]:
     return sorted(
-        m.name.replace("_", "-") for m in pkgutil.iter_modules(_commands_pkg.__path__) if not m.name.startswith("_")
+        m.name.replace("_", "-")
+        for m in pkgutil.iter_modules(_commands_pkg.__path__)
+        if not m.name.startswith("_")
     )
 
 

@@ -48,8 +48,13 @@ def compile_file(src: Path, dest: Path, arch: str | None, cache_dir: Path | None
     return dest
 
 
-def compile_tree(src_dir: Path, out_dir: Path, arch: str | None, cache_dir: Path | None = None,
-                 keep_py: tuple[str, ...] = ("main.py", "boot.py")) -> list[Path]:
+def compile_tree(
+    src_dir: Path,
+    out_dir: Path,
+    arch: str | None,
+    cache_dir: Path | None = None,
+    keep_py: tuple[str, ...] = ("main.py", "boot.py"),
+) -> list[Path]:
     """Mirror src_dir into out_dir with every .py compiled to .mpy (except top-level main.py/boot.py)."""
     written = []
     for src in sorted(src_dir.rglob("*.py")):

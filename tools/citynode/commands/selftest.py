@@ -18,13 +18,18 @@ def cli(quiet):
     from hil.launcher import fast_launcher, micropython_command
 
     cmd = micropython_command()
-    r = subprocess.run([*cmd, "-c", "import sys; print(sys.implementation._mpy, sys.version)"],
-                       capture_output=True, text=True)
+    r = subprocess.run(
+        [*cmd, "-c", "import sys; print(sys.implementation._mpy, sys.version)"],
+        capture_output=True,
+        text=True,
+    )
     if r.returncode:
         raise UserError(f"MicroPython unix port does not start ({' '.join(cmd)}): {r.stderr.strip()}")
     abi, version = r.stdout.split(" ", 1)
     if int(abi) != EXPECTED_MPY_ABI:
-        raise UserError(f"MicroPython .mpy ABI {abi}, expected {EXPECTED_MPY_ABI}: reinstall the pinned unix port")
+        raise UserError(
+            f"MicroPython .mpy ABI {abi}, expected {EXPECTED_MPY_ABI}: reinstall the pinned unix port"
+        )
     m = subprocess.run([mpy_cross_exe(), "--version"], capture_output=True, text=True)
     if m.returncode:
         raise UserError("mpy-cross does not run")
