@@ -339,3 +339,19 @@ machine.deepsleep(1000)
         threading.Timer(0.3, b.kill_now).start()
         r = b.run(wakes=2)
         assert r.outcomes.get("powercut") == 1 and not r.halted
+
+
+def test_pin_hold_exists_only_on_the_esp32_port(tmp_path):
+    src = """
+import machine
+try:
+    machine.Pin(25, machine.Pin.OUT, value=1, hold=True)
+    print("held")
+except TypeError as e:
+    print("no hold:", e)
+machine.deepsleep(1000)
+"""
+    fw = firmware_with(tmp_path / "fw", {"main.py": src})
+    with EmulatedBoard("rpi-pico-sx1262-hat", firmware_dir=fw, flash_dir=tmp_path / "flash") as b:
+        b.run(wakes=1)
+        assert "no hold: unexpected keyword argument 'hold'" in logs(b)

@@ -64,6 +64,9 @@ class Pin(PinBase):
         self.init(mode, pull, value=value, hold=hold)
 
     def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None, hold=None):
+        if hold is not None and _hil.info["board"].get("port") != "esp32":
+            # Only the esp32 port has pin hold; rp2 and stm32 reject the argument.
+            raise TypeError("unexpected keyword argument 'hold'")
         was_out = self._mode in (self.OUT, self.OPEN_DRAIN)
         if mode != -1:
             self._mode = mode
