@@ -198,6 +198,19 @@ def _imports(tree: ast.AST, modname: str, is_pkg: bool, skip_funcs: set[str]) ->
                     and isinstance(child.args[0].value, str)
                 ):
                     out.append(child.args[0].value)
+                elif (
+                    isinstance(child, ast.Call)
+                    and isinstance(child.func, (ast.Name, ast.Attribute))
+                    and getattr(child.func, "id", getattr(child.func, "attr", ""))
+                    in ("__import__", "import_module")
+                    and child.args
+                    and isinstance(child.args[0], ast.BinOp)
+                    and isinstance(child.args[0].left, ast.Constant)
+                    and isinstance(child.args[0].left.value, str)
+                    and child.args[0].left.value.endswith(".")
+                ):
+                    # __import__("pkg." + name): any module of pkg may be loaded (apps: only the role's, a root)
+                    out.append("*" + child.args[0].left.value[:-1])
             visit(child, skip)
 
     visit(tree)
@@ -253,6 +266,15 @@ def resolve_modules(app: str, board: dict, fw: Path = FIRMWARE_DIR) -> tuple[lis
     lazy_added = set()
     while todo:
         name = todo.pop()
+        if name.startswith("*"):
+            pkg = name[1:]
+            if pkg != "apps" and (fw / pkg).is_dir():
+                todo += [
+                    _module_name(fw, p)
+                    for p in sorted((fw / pkg).rglob("*.py"))
+                    if "__pycache__" not in p.parts
+                ]
+            continue
         member = name.startswith("?")
         name = name.lstrip("?")
         if not name or name in seen_files:
