@@ -18,44 +18,58 @@ _KIND_CODES = {"uint": 0, "enum": 1, "flags": 2, "bool": 3, "steps": 4}
 _TYPE_CODES = {"num": 0, "bool": 1, "text": 2, "bytes": 3, "pack": 4}
 
 
-def _field_tuple(f: dict) -> tuple:
+def _flat(f: dict, consts: dict[tuple, str]) -> list:
+    """One field as flat items (see firmware/payload.py); name tuples become shared module constants."""
     t = f["type"]
     if t == "num":
-        return (f["name"], 0, f["num"], f["den"], f["zero_w"], f["wmin"], f["wmax"])
+        return [0, f["name"], f["num"], f["den"], f["zero_w"], f["wmin"], f["wmax"]]
     if t == "bool":
-        return (f["name"], 1)
+        return [1, f["name"]]
     if t in ("text", "bytes"):
-        return (f["name"], _TYPE_CODES[t], f["max_len"])
-    parts = tuple(
-        (
-            p["name"],
-            p["shift"],
-            p["bits"],
-            _KIND_CODES[p["kind"]],
-            tuple(tuple(x) if isinstance(x, (list, tuple)) else x for x in p["arg"]) if p["arg"] else None,
-        )
-        for p in f["parts"]
-    )
-    return (f.get("sign"), 4, parts)
+        return [_TYPE_CODES[t], f["name"], f["max_len"]]
+    items = [4, f.get("sign"), len(f["parts"])]
+    for p in f["parts"]:
+        arg = None
+        if p["kind"] in ("enum", "flags"):
+            arg = _Const(consts.setdefault(tuple(p["arg"]), f"_N{len(consts)}"))
+        elif p["kind"] == "steps":
+            arg = tuple(x for step in p["arg"] for x in step)
+        items += [p["name"], p["shift"], p["bits"], _KIND_CODES[p["kind"]], arg]
+    return items
+
+
+class _Const(str):
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def _wrap(items: list, indent: str) -> str:
+    lines, line = [], indent
+    for x in items:
+        piece = repr(x) + ", "
+        if len(line) + len(piece) > 110:
+            lines.append(line.rstrip())
+            line = indent
+        line += piece
+    lines.append(line.rstrip())
+    return "\n".join(lines)
 
 
 def firmware_table(role: str) -> str:
+    consts: dict[tuple, str] = {}
+    up, down = [], []
+    for name, msg in P.MESSAGES[role].items():
+        items = [x for f in msg.fields for x in _flat(f, consts)]
+        if msg.direction == "up":
+            up.append(f"    {name!r}: ({msg.fport}, (\n{_wrap(items, ' ' * 8)}\n    )),")
+        else:
+            down.append(f"    {msg.fport}: (\n{_wrap(items, ' ' * 8)}\n    ),")
     lines = [
         f"# Payload table of the {role} role: generated from fleet/payloads_schema.py (schema v{S.VERSION})",
-        "# by `python -m fleet.payloads_gen`. Do not edit. Read by payload.py; see docs/payloads.md.",
-        "UP = {",
+        "# by `python -m fleet.payloads_gen`. Do not edit. Layout: firmware/payload.py; messages: docs/payloads.md.",
     ]
-    down = []
-    for name, msg in P.MESSAGES[role].items():
-        fields = ",\n".join(f"        {_field_tuple(f)!r}" for f in msg.fields)
-        if msg.direction == "up":
-            lines.append(f"    {name!r}: ({msg.fport}, (\n{fields},\n    )),")
-        else:
-            down.append(f"    {msg.fport}: (\n{fields},\n    ),")
-    lines.append("}")
-    lines.append("DOWN = {")
-    lines += down
-    lines.append("}")
+    lines += [f"{name} = {names!r}" for names, name in consts.items()]
+    lines += ["UP = {", *up, "}", "DOWN = {", *down, "}"]
     return "\n".join(lines) + "\n"
 
 
