@@ -278,7 +278,7 @@ ROLES = {
                         "change",
                         [("prev_min", 8, "steps", DURATION_STEPS, "how long the previous state lasted")],
                         sign="occupied",
-                        doc="occupied: sign of the integer (>= 0 occupied)",
+                        doc="a vehicle is on the space (carried in the sign: >= 0 occupied)",
                     ),
                 ],
             },
