@@ -110,7 +110,9 @@ def _rows(msg: P.Message) -> list[str]:
             )
             parts.append(f"`{p['name']}` {bits}: {_part_desc(p)}")
         name = f"`{f['name']}`" if len(f["parts"]) > 1 or f.get("sign") else f"`{f['parts'][0]['name']}`"
-        rows.append(f"| {pos} | {name} | {'; '.join(parts)} | {f['doc'] or f['parts'][0]['doc']} |")
+        rows.append(
+            f"| {pos} | {name} | {'; '.join(parts)} | {f['doc'] or '; '.join(p['doc'] for p in f['parts'] if p['doc'])} |"
+        )
     return rows
 
 
