@@ -174,10 +174,8 @@ class Link:
     def _save(self):
         s = self.sess
         if s is not None:
-            c = dict(s)
-            c["ch"] = [list(x) if x else 0 for x in s["ch"]]
-            c["r2"] = list(s["r2"])
-            self.store.set("lw.s", c, durable=True)
+            # the store keeps flash's copy as JSON text: no snapshot of the session to make here
+            self.store.set("lw.s", s, durable=True)
         self.store.set("lw.v", self._v)
 
     def _lost(self, why):

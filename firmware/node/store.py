@@ -36,13 +36,15 @@ class Store:
         self._slot = -1
         self._dirty_flash = False
         self.flash_writes = 0
-        self._durable = {}  # key -> value, and "#name" -> counter ceiling
+        # what flash holds, each value as its JSON text: key -> text, and "#name" -> counter ceiling. Text, not
+        # objects: a fraction of the heap, and a snapshot the caller's later in-place changes cannot touch.
+        self._durable = {}
         self._data = {}  # everything, durable or not; counters as "#name" -> next value
         self._rtc_file = False  # True once RTC memory proved absent or too small
-        self._load_flash()
+        rec = self._load_flash()
         self.from_rtc = self._load_rtc()
         if not self.from_rtc:
-            self._data = dict(self._durable)
+            self._data = rec
 
     # -- loading
 
@@ -66,10 +68,15 @@ class Store:
         best = None
         for i in (0, 1):
             rec = self._read_slot(i)
-            if rec is not None and (best is None or rec[0] > best[0]):
+            if rec is not None and isinstance(rec[1], dict) and (best is None or rec[0] > best[0]):
                 best = (rec[0], rec[1], i)
-        if best is not None:
-            self._seq, self._durable, self._slot = best
+        if best is None:
+            return {}
+        self._seq, rec, self._slot = best
+        d = self._durable
+        for k in rec:
+            d[k] = json.dumps(rec[k])
+        return rec
 
     def _rtc_image(self):
         try:
@@ -105,9 +112,13 @@ class Store:
 
     def set(self, key, value, durable=False):
         self._data[key] = value
-        if durable and self._durable.get(key) != value:
-            self._durable[key] = value
-            self._dirty_flash = True
+        if durable:
+            t = json.dumps(value)
+            old = self._durable.get(key)
+            # same text, or the same value written in another order (dicts) or shape (tuples): no flash write
+            if old is None or (old != t and json.loads(old) != json.loads(t)):
+                self._durable[key] = t
+                self._dirty_flash = True
 
     def delete(self, key):
         self._data.pop(key, None)
@@ -117,17 +128,21 @@ class Store:
 
     # -- counters
 
+    def _ceil(self, k):
+        return int(self._durable.get(k, 0))
+
     def peek(self, name):
         k = "#" + name
-        return self._data.get(k, self._durable.get(k, 0))
+        v = self._data.get(k)
+        return self._ceil(k) if v is None else v
 
     def next(self, name, reserve=16):
         """The next value of a counter, never returned before, even across power cuts."""
         k = "#" + name
-        v = self._data.get(k, self._durable.get(k, 0))
-        if v >= self._durable.get(k, 0):
+        v = self.peek(name)
+        if v >= self._ceil(k):
             # Out of reserved values: move the ceiling on flash before the value is used.
-            self._durable[k] = v + reserve
+            self._durable[k] = str(v + reserve)
             self._dirty_flash = True
             self._write_flash()
         self._data[k] = v + 1
@@ -139,8 +154,8 @@ class Store:
         k = "#" + name
         if self.peek(name) < value:
             self._data[k] = value
-            if self._durable.get(k, 0) < value:
-                self._durable[k] = value
+            if self._ceil(k) < value:
+                self._durable[k] = str(value)
                 self._dirty_flash = True
 
     # -- persistence
@@ -158,7 +173,8 @@ class Store:
             self._rtc_file = True  # no RTC memory, or too small: keep the image in flash at save()
 
     def _write_flash(self):
-        body = json.dumps(self._durable).encode()
+        d = self._durable
+        body = ("{" + ", ".join([json.dumps(k) + ": " + d[k] for k in d]) + "}").encode()
         slot = 1 - self._slot if self._slot >= 0 else 0
         seq = self._seq + 1
         rec = _FLASH_MAGIC + seq.to_bytes(4, "little") + len(body).to_bytes(2, "little") + body
