@@ -46,11 +46,18 @@ def test_decode_json_and_spaced_hex():
     }
 
 
+def test_decode_base64():
+    r = citynode("decode", "-p", "10", "--base64", "GQRnDigB", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["co2_ppm"] == 1127
+
+
 @pytest.mark.parametrize(
     "args,message",
     [
         (["decode", "-p", "10", "xyz"], "payload is not hex"),
         (["decode", "-p", "10", "19"], "CBOR data truncated"),
+        (["decode", "-p", "10", "--base64", "GQ*"], "payload is not base64"),
         (["decode", "-p", "77", "00"], "FPort 77 carries no citynode message"),
         (["decode", "-p", "10", "00", "--app", "bin"], "FPort 10 is classair periodic, not a bin message"),
         (["encode-downlink", "--app", "classair", "red_ppm=9000"], "red_ppm: 9000 outside 400..5000 ppm"),

@@ -35,13 +35,25 @@ def _show(value, unit: str) -> str:
 )
 @click.option("--app", "role", default=None, help="check the frame belongs to this role")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option(
+    "--base64", "is_b64", is_flag=True, help="the payload is base64 (as ChirpStack shows it), not hex"
+)
 @click.argument("payload", nargs=-1, required=True)
-def cli(fport, role, as_json, payload):
+def cli(fport, role, as_json, is_b64, payload):
     """Decode a payload given in hex (spaces allowed): fields by name with units, flags spelled out."""
+    import base64
+    import binascii
+
     from citynode.cli import UserError
     from fleet import payloads as P
 
-    data = parse_hex(" ".join(payload))
+    if is_b64:
+        try:
+            data = base64.b64decode("".join(payload), validate=True)
+        except (binascii.Error, ValueError):
+            raise UserError(f"payload is not base64: {' '.join(payload)!r}") from None
+    else:
+        data = parse_hex(" ".join(payload))
     try:
         d = P.decode(fport, data, role)
     except P.PayloadError as e:
