@@ -4,7 +4,7 @@ the registry, a label, and (optionally) proof that it joined.
 Order of operations, chosen so that a failure at any point leaves nothing half-done:
 1. Check the input (role, site, location, coordinates, DevEUI of a node to replace) and open the registry with
    the master key: a wrong key or a damaged registry stops here, before the board is touched.
-2. Over the raw REPL (mpremote's SerialTransport): read ``machine.unique_id()``, the board id from board.json,
+2. Over the raw REPL (`citynode.deploy.RawRepl`, as deploy uses it): read ``machine.unique_id()``, the board id from board.json,
    the firmware version, and what the current config.json holds (without its key) and its SHA-256.
 3. Find the board's identity: the device the registry already has for this board, else an identity already
    handed to it by an unfinished run (table ``pending``), else a new one: DevEUI from the unique id (MAC-48 ->
@@ -43,50 +43,81 @@ class ProvisionError(Exception):
 
 
 # What the node runs to describe itself. Prints one JSON line; the AppKey never leaves the node here.
-_IDENTIFY = """
-import machine, json, binascii
+# The firmware runs from the slot that fw/active names (`citynode deploy`), or from /lib on boards set up by hand.
+_IDENTIFY = r"""
+import machine, json, binascii, sys
+def _h(p):
+    import hashlib
+    h = hashlib.sha256()
+    b = bytearray(512)
+    try:
+        with open(p, 'rb') as f:
+            while True:
+                n = f.readinto(b)
+                if not n:
+                    break
+                h.update(b if n == 512 else b[:n])
+    except OSError:
+        return None
+    return binascii.hexlify(h.digest()).decode()
 def _rd(p):
     try:
         with open(p, 'rb') as f:
             return f.read()
     except OSError:
         return None
+def _walk(d, pre, out):
+    import os
+    for it in os.ilistdir(d):
+        if it[1] & 0x4000:
+            _walk(d + '/' + it[0], pre + it[0] + '/', out)
+        else:
+            out.append(pre + it[0] + ' ' + _h(d + '/' + it[0]) + '\n')
+_o = {'uid': binascii.hexlify(machine.unique_id()).decode(), 'cfg_sha': _h('config.json'), 'cfg': None,
+      'board': None, 'version': None, 'bundle': None}
 _c = _rd('config.json')
-_o = {'uid': binascii.hexlify(machine.unique_id()).decode(), 'cfg_sha': None, 'cfg': None, 'board': None,
-      'version': None}
 if _c is not None:
-    try:
-        import hashlib
-        _o['cfg_sha'] = binascii.hexlify(hashlib.sha256(_c).digest()).decode()
-    except ImportError:
-        pass
     try:
         _d = json.loads(_c)
         if isinstance(_d, dict):
             _o['cfg'] = {k: v for k, v in _d.items() if k != 'app_key'}
     except ValueError:
         pass
-_b = _rd('board.json')
-if _b is not None:
-    try:
-        _o['board'] = json.loads(_b).get('id')
-    except (ValueError, AttributeError):
-        pass
+    del _c
 try:
+    _o['board'] = json.loads(_rd('board.json')).get('id')
+except Exception:
+    pass
+_s = _rd('fw/active')
+_p = None
+if _s:
+    _p = 'fw/' + _s.decode().strip()
+    _l = []
+    try:
+        _walk(_p, '', _l)
+        _l.sort()
+        import hashlib
+        _o['bundle'] = binascii.hexlify(hashlib.sha256(''.join(_l).encode()).digest()).decode()
+    except OSError:
+        _p = None
+    del _l
+if _p:
+    sys.path.insert(0, _p)
+try:
+    sys.modules.pop('node.version', None)
     from node.version import VERSION
     _o['version'] = VERSION
 except Exception:
     pass
-for _m in ('manifest.json', 'lib/manifest.json'):
-    _x = _rd(_m)
-    if _x is not None:
-        try:
-            import hashlib
-            _o['manifest_sha'] = binascii.hexlify(hashlib.sha256(_x).digest()).decode()
-            _o['manifest'] = {k: v for k, v in json.loads(_x).items() if k in ('version', 'app', 'board', 'bundle')}
-        except Exception:
-            pass
+if _p:
+    sys.path.remove(_p)
+import os
+for _a in ((_p + '/apps') if _p else None, 'lib/apps'):
+    try:
+        _o['apps'] = sorted(set(n.split('.')[0] for n in os.listdir(_a) if not n.startswith('_')))
         break
+    except (OSError, TypeError):
+        pass
 print(json.dumps(_o))
 """
 
@@ -104,6 +135,13 @@ def _sha(p):
 """
 
 
+def bundle_hash(manifest: dict) -> str:
+    """The hash `provision` records for the firmware on a node, from a bundle's manifest: SHA-256 of the sorted
+    lines "<path in the slot> <sha256>\n" of the slot's files (the node computes the same over fw/<active>)."""
+    lines = sorted(f"{k[3:]} {v}\n" for k, v in manifest["files"].items() if k.startswith("fw/"))
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
+
+
 @dataclass
 class NodeIdentity:
     uid: str  # hex of machine.unique_id(), lower case
@@ -111,58 +149,55 @@ class NodeIdentity:
     version: str | None
     config: dict | None  # current config.json without its app_key
     config_sha: str | None
-    manifest: dict | None = None
-    manifest_sha: str | None = None
+    bundle: str | None = None  # see bundle_hash()
+    apps: list[str] | None = None  # roles the firmware on the node has
 
 
 class NodeLink:
-    """A raw-REPL session with one board (mpremote's SerialTransport). Errors become ProvisionError."""
+    """A raw-REPL session with one board (deploy's RawRepl: bounded waits, raw-paste). Errors: ProvisionError."""
 
     def __init__(self, port: str, *, secrets: list[bytes] | None = None):
         self.port = port
         self.secrets = secrets if secrets is not None else []
-        self.t = None
+        self.repl = None
 
     def _fail(self, doing: str, e: BaseException, state: str = "") -> ProvisionError:
-        text = vault_mod.redact(
-            str(e).strip().splitlines()[-1] if str(e).strip() else e.__class__.__name__, self.secrets
-        )
-        if isinstance(e, OSError) or "device reports readiness" in text or "Input/output" in text:
+        text = str(e).strip()
+        text = vault_mod.redact(text.splitlines()[-1] if text else e.__class__.__name__, self.secrets)
+        if isinstance(e, OSError) or "went away" in text or "no such port" in text or "Input/output" in text:
             why = "the port went away (cable unplugged or board reset)"
-        elif "timeout" in text.lower() or "could not enter raw repl" in text:
-            why = "the board did not answer (is MicroPython running? `citynode flash`)"
+        elif isinstance(e, TimeoutError) or "timed out" in text:
+            why = "the board stopped answering (cable pulled? board reset?)"
         else:
             why = text[:200]
         return ProvisionError(f"{self.port}: {doing} failed: {why}" + (f"; {state}" if state else ""))
 
     def open(self):
-        from mpremote.transport import TransportError
-        from serial import SerialException
+        from citynode.deploy import RawRepl
+        from citynode.ports import PortError
 
         try:
-            from mpremote.transport_serial import SerialTransport
-
-            self.t = SerialTransport(self.port, baudrate=115200)
-        except (TransportError, SerialException, OSError) as e:
-            from citynode.ports import explain
-
-            raise ProvisionError(str(explain(e, self.port))) from None
+            self.repl = RawRepl(self.port)
+        except PortError as e:
+            raise ProvisionError(str(e)) from None
         try:
-            self.t.enter_raw_repl(soft_reset=True)
-        except (TransportError, SerialException, OSError) as e:
+            self.repl.enter()
+        except PortError as e:
+            self.close()
+            raise ProvisionError(str(e)) from None
+        except Exception as e:  # noqa: BLE001 - one clear line whatever the port did
             self.close()
             raise self._fail("entering the raw REPL", e) from None
         return self
 
-    def _exec(self, code: str, doing: str, state: str = "") -> str:
-        from mpremote.transport import TransportError, TransportExecError
-        from serial import SerialException
+    def _exec(self, code: str, doing: str, state: str = "", timeout: float = 10.0) -> str:
+        from citynode.deploy import DeployError
 
         try:
-            return self.t.exec(code).decode(errors="replace")
-        except TransportExecError as e:
-            raise self._fail(doing, Exception(e.error_output), state) from None
-        except (TransportError, SerialException, OSError) as e:
+            return self.repl.exec(code, timeout).decode(errors="replace")
+        except DeployError as e:
+            raise self._fail(doing, Exception(str(e).replace("the board said: ", "")), state) from None
+        except Exception as e:  # noqa: BLE001 - port gone, timeout, short read: one clear line
             raise self._fail(doing, e, state) from None
 
     def identify(self) -> NodeIdentity:
@@ -179,8 +214,8 @@ class NodeLink:
             version=d.get("version"),
             config=d.get("cfg"),
             config_sha=d.get("cfg_sha"),
-            manifest=d.get("manifest"),
-            manifest_sha=d.get("manifest_sha"),
+            bundle=d.get("bundle"),
+            apps=d.get("apps"),
         )
 
     def write_config(self, data: bytes, on_step: Callable[[str], None] | None = None) -> None:
@@ -214,19 +249,18 @@ class NodeLink:
     def reboot(self) -> None:
         """Leave the raw REPL and soft-reset, so main.py starts with the new config."""
         try:
-            self.t.exit_raw_repl()
-            self.t.serial.write(b"\x04")
-            self.t.serial.flush()
+            self.repl.soft_reset_and_run()
         except Exception as e:  # noqa: BLE001 - reported as one line
             raise self._fail("restarting the node", e, "its config is in place; press RST") from None
 
+    @property
+    def serial(self):
+        return self.repl.ser
+
     def close(self):
-        if self.t is not None:
-            try:
-                self.t.close()
-            except Exception:  # noqa: BLE001 - the port may already be gone
-                pass
-            self.t = None
+        if self.repl is not None:
+            self.repl.close()
+            self.repl = None
 
 
 # ------------------------------------------------------------------------------------------------ request
@@ -385,6 +419,11 @@ def provision(
         ident = link.identify()
         if req.board and ident.board and ident.board != req.board:
             raise ProvisionError(f"the board on {req.port} is a {ident.board}, not a {req.board}")
+        if ident.apps is not None and req.app not in ident.apps:
+            raise ProvisionError(
+                f"the firmware on {req.port} has no {req.app} app (it has: "
+                f"{', '.join(ident.apps) or 'none'}): `citynode deploy --app {req.app}` first"
+            )
         if old is not None and old.get("board_uid") == ident.uid:
             raise ProvisionError(f"--replace {old['dev_eui']}: that is this very board; plug in the new one")
         dev_eui, app_key, existing, resumed = _identity_for(reg, s, ident.uid)
@@ -419,7 +458,7 @@ def provision(
             on_recorded(result)
         if wait_join_s:
             check = (lambda: check_network(dev_eui)) if check_network else None
-            rep = wait_join(req.port, wait_join_s, ser=link.t.serial, check_network=check, on_line=on_line)
+            rep = wait_join(req.port, wait_join_s, ser=link.serial, check_network=check, on_line=on_line)
             result.join = rep
             if rep.joined:
                 from fleet.registry import now
@@ -454,8 +493,8 @@ def _record(
         "board_uid": ident.uid,
         "role": req.app,
         "board": ident.board,
-        "firmware_version": ident.version or (ident.manifest or {}).get("version"),
-        "bundle_hash": ident.manifest_sha,
+        "firmware_version": ident.version,
+        "bundle_hash": ident.bundle,
         "config_hash": config_sha,
         "site": req.site,
         "location": req.location,

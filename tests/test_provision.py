@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from fleet import vault
-from fleet.provision import NodeLink, ProvisionError, Request, provision
+from fleet.provision import NodeLink, ProvisionError, Request, bundle_hash, provision
 from fleet.registry import Registry
 from fleet.settings import load
 
@@ -35,16 +35,35 @@ def run(node):
     node.log("probe: joined=%s downlink=%s" % (node.link.joined, dl))
     return 60
 """
+BOARD = "heltec-wifi-lora32-v3"
 
 
-def deploy(flash, board="heltec-wifi-lora32-v3", firmware=FIRMWARE_DIR):
-    """What `citynode deploy` leaves on a board: main.py at the root, the rest under /lib, board.json."""
+@pytest.fixture(scope="session")
+def bundles(tmp_path_factory):
+    """Bundles as `citynode build` makes them: the real ClassAir one, and one of the probe role."""
+    import copy
+
+    from citynode.build import build
+
+    d = tmp_path_factory.mktemp("bundles")
+    fw = d / "fw"
+    shutil.copytree(FIRMWARE_DIR, fw, ignore=shutil.ignore_patterns("__pycache__"))
+    (fw / "apps" / "joinprobe.py").write_text(PROBE)
+    spec = copy.deepcopy(boards.load(BOARD))
+    spec["apps"]["joinprobe"] = spec["apps"]["classair"]
+    return fw, {
+        app: build(spec, app, d / app, fw=fw, version="0.1.0-test") for app in ("classair", "joinprobe")
+    }
+
+
+def install(flash, bundle):
+    """What `citynode deploy` leaves on a board: the loader, board.json, the slot fw/a, fw/active."""
     flash.mkdir(parents=True, exist_ok=True)
-    shutil.copy(firmware / "main.py", flash / "main.py")
-    shutil.copytree(
-        firmware, flash / "lib", ignore=shutil.ignore_patterns("main.py", "__pycache__"), dirs_exist_ok=True
-    )
-    (flash / "board.json").write_text(json.dumps(boards.load(board)))
+    for rel in bundle.manifest["files"]:
+        dst = flash / rel.replace("fw/", "fw/a/", 1) if rel.startswith("fw/") else flash / rel
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bundle.out / rel, dst)
+    (flash / "fw" / "active").write_text("a")
 
 
 @pytest.fixture
@@ -61,32 +80,43 @@ def env(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def firmware(env, monkeypatch):
-    """The firmware tree plus the probe role (known to provisioning's role check)."""
-    d = env / "fw"
-    shutil.copytree(FIRMWARE_DIR, d, ignore=shutil.ignore_patterns("__pycache__"))
-    (d / "apps" / "joinprobe.py").write_text(PROBE)
-    monkeypatch.setattr("citynode.paths.FIRMWARE_DIR", d)
-    return d
+def firmware(bundles, monkeypatch):
+    """The firmware tree with the probe role, known to provisioning's role check."""
+    monkeypatch.setattr("citynode.paths.FIRMWARE_DIR", bundles[0])
+    return bundles[0]
 
 
 @pytest.fixture
-def board(env, firmware):
-    """One emulated board, firmware deployed, served on a pty."""
+def board(env, firmware, bundles):
+    """Emulated boards with a bundle deployed, each served on a pty (the real MicroPython REPL behind it)."""
     made = []
 
     def make(uid=UID, app="classair", name="flash"):
         flash = env / f"{name}-{uid}"
-        deploy(flash, firmware=firmware)
-        b = serial_bridge.SerialBridge("heltec-wifi-lora32-v3", app, flash, max_sleep_s=0.5, register=False)
+        install(flash, bundles[1][app])
+        b = serial_bridge.SerialBridge(
+            BOARD,
+            "classair",
+            flash,
+            max_sleep_s=0.5,
+            register=False,
+            log=lambda m, n=name: print(f"[bridge {n}] {m}", flush=True),
+        )
         b.eb.unique_id = bytes.fromhex(uid)
         b.start()
         made.append(b)
         return b
 
-    yield make
-    for b in made:
+    def close(b):
+        # Close a bridge once, and only once: a second close would close file descriptor numbers that another
+        # bridge may have been given since.
+        made.remove(b)
         b.close()
+
+    make.close = close
+    yield make
+    for b in list(made):
+        close(b)
 
 
 def run(*args, ok=True):
@@ -106,7 +136,7 @@ def node_config(b) -> dict:
     return json.loads((b.flash / "config.json").read_text())
 
 
-def test_provision_writes_keys_records_and_labels(board):
+def test_provision_writes_keys_records_and_labels(board, bundles):
     b = board()
     r = run(
         "provision",
@@ -135,7 +165,8 @@ def test_provision_writes_keys_records_and_labels(board):
         assert (
             d["status"] == "provisioned" and d["board_uid"] == UID and d["board"] == "heltec-wifi-lora32-v3"
         )
-        assert d["installer"] == "Ana" and d["lat"] == 43.48 and d["firmware_version"]
+        assert d["installer"] == "Ana" and d["lat"] == 43.48 and d["firmware_version"] == "0.1.0-test"
+        assert d["bundle_hash"] == bundle_hash(bundles[1]["classair"].manifest)
         assert d["config_hash"] == hashlib.sha256((b.flash / "config.json").read_bytes()).hexdigest()
         events = [e["event"] for e in reg.history(DEV_EUI)]
     assert events == ["provisioned", "label_printed"]
@@ -233,7 +264,7 @@ def test_replace_moves_place_and_retires_old(board):
         "--lon",
         "-1.5",
     )
-    old.close()
+    board.close(old)  # the broken node leaves
     new = board(uid="f412fa4a0002", name="new")
     r = run("provision", "--port", new.path, "--replace", "F412FAFFFE4A0001")
     assert "replacing F412FAFFFE4A0001" in r.stdout
@@ -253,6 +284,7 @@ def test_replace_moves_place_and_retires_old(board):
         (["--app", "classair", "--location", "1"], "--site is missing"),
         (["--app", "classair", "--site", "A"], "--location is missing"),
         (["--app", "toaster", "--site", "A", "--location", "1"], "not a role"),
+        (["--app", "counter", "--site", "A", "--location", "1"], "has no counter app"),
         (
             ["--app", "classair", "--site", "A", "--location", "1", "--lat", "95", "--lon", "0"],
             "not a place on Earth",
@@ -334,7 +366,7 @@ def test_keys_written_are_the_keys_the_node_joins_with(board):
     from fleet.lorawan.server import NetworkServer
     from hil.radio import Radio
 
-    b = board()
+    b = board(app="joinprobe")
     radio = Radio(NetworkServer(seed=1), seed=1)
     radio.attach(b.eb)
 
@@ -369,7 +401,7 @@ def test_join_timeout_says_why(board):
     from fleet.lorawan.server import NetworkServer
     from hil.radio import Radio
 
-    b = board()
+    b = board(app="joinprobe")
     Radio(NetworkServer(seed=1), seed=1).attach(b.eb)
     with registry() as reg:
         res = provision(
@@ -390,7 +422,7 @@ def test_two_provisions_at_once_from_two_terminals(board):
             with Registry(load().db) as reg:
                 reg.unlock(vault.Vault(MASTER))
                 provision(Request(port=b.path, app="classair", site="A", location=loc), reg, load())
-        except ProvisionError as e:
+        except Exception as e:  # noqa: BLE001 - reported by the assertion below
             errors.append(e)
 
     ts = [threading.Thread(target=go, args=(b, f"room {i}")) for i, b in enumerate((b1, b2))]
@@ -398,7 +430,7 @@ def test_two_provisions_at_once_from_two_terminals(board):
         t.start()
     for t in ts:
         t.join(30)
-    assert not errors
+    assert not errors, errors
     with registry() as reg:
         assert {d["dev_eui"] for d in reg.devices()} == {"F412FAFFFE4A0011", "F412FAFFFE4A0012"}
 

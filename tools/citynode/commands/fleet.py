@@ -23,29 +23,22 @@ STATUS_CHOICE = click.Choice(["stock", "provisioned", "installed", "faulty", "re
 
 
 def user_errors(fn):
-    """Turn every fleet error into one line on stderr and exit status 2 (keys scrubbed from the text)."""
+    """Turn every fleet error into one line on stderr and exit status 2 (keys scrubbed from the text).
+
+    The fleet's errors (RegistryError, VaultError, SettingsError, LabelError, ExportError, PushError,
+    ProvisionError) all live in `fleet.*` modules; matching on that keeps this wrapper from importing them all.
+    """
 
     @functools.wraps(fn)
     def wrapper(*a, **kw):
-        from fleet.chirpstack import PushError
-        from fleet.exports import ExportError
-        from fleet.labels import LabelError
-        from fleet.registry import RegistryError
-        from fleet.settings import SettingsError
-        from fleet.vault import VaultError
-
         try:
             return fn(*a, **kw)
-        except (
-            RegistryError,
-            VaultError,
-            SettingsError,
-            LabelError,
-            ExportError,
-            PushError,
-            ValueError,
-        ) as e:
-            raise UserError(str(e)) from None
+        except click.ClickException:
+            raise
+        except Exception as e:
+            if type(e).__module__.startswith("fleet.") or type(e) is ValueError:
+                raise UserError(str(e)) from None
+            raise
 
     return wrapper
 
@@ -102,11 +95,10 @@ def parse_dev_euis(values) -> list[str]:
 
 
 def _table(rows: list[dict], cols: list[tuple[str, str]]) -> str:
-    cells = [[h for _, h in cols]] + [
-        ["" if r.get(k) is None else str(r.get(k)) for k, _ in cols] for r in rows
-    ]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(cols))]
-    return "\n".join("  ".join(c[i].ljust(widths[i]) for i in range(len(cols))).rstrip() for c in cells)
+    columns = [[h] + ["" if r[k] is None else str(r[k]) for r in rows] for k, h in cols]
+    widths = [max(map(len, c)) for c in columns]
+    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+    return "\n".join(fmt.format(*cells).rstrip() for cells in zip(*columns, strict=True))
 
 
 LIST_COLS = [
