@@ -10,7 +10,6 @@ Each is the best of three runs (the first warms the OS caches).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -76,20 +75,22 @@ def _seed(db: Path, n: int):
 
 
 def _provision(d: Path, env: dict) -> float:
-    from citynode import boards
-    from citynode.paths import FIRMWARE_DIR
+    from citynode.build import build
 
     from hil.serial_bridge import SerialBridge
 
+    bundle = build("heltec-wifi-lora32-v3", "classair", d / "bundle")
     flash = d / "flash"
-    shutil.copytree(FIRMWARE_DIR, flash / "lib", ignore=shutil.ignore_patterns("main.py", "__pycache__"))
-    shutil.copy(FIRMWARE_DIR / "main.py", flash / "main.py")
-    (flash / "board.json").write_text(json.dumps(boards.load("heltec-wifi-lora32-v3")))
+    for rel in bundle.manifest["files"]:  # the board as `citynode deploy` leaves it (slot a active)
+        dst = flash / (rel.replace("fw/", "fw/a/", 1) if rel.startswith("fw/") else rel)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(bundle.out / rel, dst)
+    (flash / "fw" / "active").write_text("a")
     times = []
-    with SerialBridge("heltec-wifi-lora32-v3", "classair", flash, register=False) as b:
-        for i in range(3):
+    for i in range(3):
+        (flash / "config.json").unlink(missing_ok=True)
+        with SerialBridge("heltec-wifi-lora32-v3", "classair", flash, register=False) as b:
             b.eb.unique_id = bytes.fromhex(f"f412fa4a00{i:02x}")  # a new board each time: a full provisioning
-            b.replug() if i else None
             times.append(
                 _cli(
                     env,
@@ -104,7 +105,6 @@ def _provision(d: Path, env: dict) -> float:
                     f"room {i}",
                 )
             )
-            b.unplug()
     return min(times)
 
 
