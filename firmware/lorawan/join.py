@@ -3,11 +3,18 @@
 # Loaded only while the node has no session.
 import time
 from micropython import const
-from lorawan import eu868, crypto, duty
+from lorawan import eu868, crypto
 
 _TRIES = const(3)  # join-requests per send() call; the app's next wake tries again
 _JITTER_MS = const(4000)  # random extra wait between tries (and before the first after a reset)
 _DN_RESERVE = const(4)
+# Join back-off (LoRaWAN 1.0.x, "retransmissions back-off"), in RTC memory ("lw.jb": [start, period, airtime
+# ms]): airtime of join-requests since the join procedure started: 36 s in the first hour, 36 s in the next
+# 10 hours, then 8.7 s per 24 hours.
+_JB = "lw.jb"
+_P1 = const(3600)
+_P2 = const(39600)
+_DAY = const(86400)
 # DR of each successive try when the node is not told one (setting "dr"): fast first, then farther
 _DRS = b"\x05\x05\x04\x03\x02\x01\x00\x00"
 
@@ -43,7 +50,7 @@ def run(link):
         ja = v.get("ja", 0)
         dr = forced if forced is not None else _DRS[ja if ja < len(_DRS) else len(_DRS) - 1]
         toa = eu868.time_on_air_ms(23, dr)
-        w = duty.join_wait_s(st, toa, time.time())
+        w = _backoff_wait(st, toa, time.time())
         if w > 0:
             node.log("lorawan: join back-off: next try in %d s" % w)
             link._count("backoff")
@@ -68,7 +75,7 @@ def run(link):
         req[18] = dn >> 8
         req[19:23] = crypto.join_mic(c, memoryview(req)[:19])
         v["ja"] = ja + 1
-        duty.join_record(st, toa, time.time())
+        _backoff_record(st, toa, time.time())
         end = link._tx(req, ch[0], ch[1], ch[2], dr, 0)
         acc = _receive(link, c, end, ch[3], dr)
         link.radio().sleep()
@@ -160,6 +167,43 @@ def _apply(link, key, pt, dn, dr):
     v = link._v
     for k in ("ja", "ac", "nc", "st", "ad", "lc"):
         v.pop(k, None)
-    duty.join_reset(st)
+    st.delete(_JB)
     link._save()
     st.save()  # the session is on flash before the first uplink uses it
+
+
+def _period(dt):
+    """(index, airtime budget ms, end dt) of the join back-off period holding dt seconds since the start."""
+    if dt < _P1:
+        return 0, 36000, _P1
+    if dt < _P2:
+        return 1, 36000, _P2
+    k = (dt - _P2) // _DAY
+    return 2 + k, 8700, _P2 + _DAY * (k + 1)
+
+
+def _backoff_wait(store, ms, now):
+    """Seconds until a join-request of `ms` airtime respects the back-off (0 = may go now)."""
+    jb = store.get(_JB)
+    if not jb:
+        return 0
+    t0, p, used = jb
+    dt = now - t0
+    if dt < 0:
+        return 0
+    i, budget, end = _period(dt)
+    if i != p:
+        used = 0
+    if used + ms <= budget:
+        return 0
+    return end - dt
+
+
+def _backoff_record(store, ms, now):
+    jb = store.get(_JB)
+    if not jb or now < jb[0]:
+        jb = [now, 0, 0]
+    i = _period(now - jb[0])[0]
+    if i != jb[1]:
+        jb = [jb[0], i, 0]
+    store.set(_JB, [jb[0], i, jb[2] + ms])

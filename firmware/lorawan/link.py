@@ -3,7 +3,7 @@
 # State lives in node.store: the session "lw.s" (durable: DevAddr, keys, FCnt base, FCntDown, channels, DR,
 # power, NbTrans, RX settings), FCntUp and DevNonce as reserved-ahead counters "#lw.fup" / "#lw.dn" (never reused,
 # even across power cuts), the last JoinNonce "lw.jn" (durable), and in RTC memory only: link quality and
-# pending MAC answers "lw.v", reject counters "lw.c", the duty-cycle ledger and join back-off (see duty.py).
+# pending MAC answers "lw.v", reject counters "lw.c", the duty-cycle ledger (duty.py) and join back-off (join.py).
 #
 # Duty cycle: an uplink goes on an enabled channel whose sub-band has room now; if none has, send() waits up to
 # DC_WAIT_MAX_S, and beyond that returns None without sending (counted as "deferred"): the app retries at its
@@ -21,16 +21,11 @@ _LOST_ADR = const(288)  # ADR_ACK_LIMIT + 7 * ADR_ACK_DELAY uplinks without any 
 _TIME_RESYNC_S = const(86400)
 _LINKCHECK_EVERY = const(96)
 _FCNT_MAX = const(0xFFFFFFFF)
-_GPS_UNIX = const(315964800 - 18)  # GPS epoch in unix seconds, minus the leap seconds GPS runs ahead of UTC
 _CID_LINKCHECK = const(0x02)
 _CID_DEVTIME = const(0x0D)
 
 # unix seconds of the port's time.time() zero (0 where the epoch is 1970, 946684800 where it is 2000)
 _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
-
-
-def _now():
-    return time.time()
 
 
 _KEYS = ("a", "nk", "ak", "fb", "fd", "dr", "pw", "nt", "ch", "m", "o", "r2", "rd")
@@ -137,7 +132,7 @@ class Link:
         """Unix seconds of the network's clock (from DeviceTime), or None until the network has told it."""
         if not self._v.get("tk"):
             return None
-        return _now() + _EPOCH
+        return time.time() + _EPOCH
 
     def status(self):
         s = self.sess or {}
@@ -197,7 +192,7 @@ class Link:
         an = v.get("an")
         if an:
             out += bytes.fromhex(an)
-        now = _now()
+        now = time.time()
         if not v.get("tk") or now - v.get("ts", 0) > _TIME_RESYNC_S:
             out.append(_CID_DEVTIME)
         if v.get("lc", 0) <= 0:
@@ -271,7 +266,7 @@ class Link:
             bd = eu868.band(c[0])
             if bd < 0:
                 continue
-            w = duty.wait_s(self.store, bd, toa, _now(), agg)
+            w = duty.wait_s(self.store, bd, toa, time.time(), agg)
             if w < 0:
                 continue
             if w == 0:
@@ -292,7 +287,7 @@ class Link:
         end = self.radio().tx(frame, freq, dr, power)
         self._tx_end = end
         # stamp the ledger with the end of the transmission, rounded up to a whole second
-        duty.record(self.store, bd, toa, _now() + 1)
+        duty.record(self.store, bd, toa, time.time() + 1)
         return end
 
     def _exchange(self, frame, confirmed, fcnt):
@@ -436,37 +431,3 @@ class Link:
                 v["nc"] = v.get("nc", 0) + 1
                 if v["nc"] >= _LOST_CONFIRMED:
                     self._lost("no ack")
-
-    # -- used by maccmd
-
-    def answer(self, data):
-        # kept in the store: the answer goes out with the next uplink, maybe after a deep sleep
-        an = self._v.get("an", "")
-        if len(an) // 2 + len(data) <= 15:
-            self._v["an"] = an + bytes(data).hex()
-
-    def sticky(self, data):
-        st = self._v.get("st", "")
-        if len(st) // 2 + len(data) <= 15:
-            self._v["st"] = st + bytes(data).hex()
-
-    def set_time(self, gps_s, frac):
-        """DeviceTimeAns: the network's GPS time at the end of the uplink that asked; set the RTC."""
-        unix = gps_s + _GPS_UNIX
-        ms_since = time.ticks_diff(time.ticks_ms(), self._tx_end) + (frac * 1000) // 256
-        unix_ms = unix * 1000 + ms_since
-        secs = unix_ms // 1000
-        old = _now()
-        try:
-            import machine
-
-            t = time.gmtime(secs - _EPOCH)
-            machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], (unix_ms % 1000) * 1000))
-        except Exception as e:  # noqa: BLE001 - a port without a settable RTC keeps no time of day
-            self.node.log("lorawan: RTC not set: %s" % e)
-            return
-        delta = _now() - old
-        if delta:
-            duty.shift(self.store, delta)
-        self._v["tk"] = 1
-        self._v["ts"] = _now()

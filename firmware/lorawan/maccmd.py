@@ -1,7 +1,11 @@
 # MAC commands (LoRaWAN 1.0.4, EU868) from a downlink's FOpts or FPort-0 payload. Loaded only when a downlink
 # carries some. An unknown command ends the parsing (its length is unknown), as the spec says; a command whose
 # values the node can't apply is refused in its answer and leaves the session as it was.
+import time
+from micropython import const
 from lorawan import eu868
+
+_GPS_UNIX = const(315964800 - 18)  # GPS epoch in unix seconds, minus the leap seconds GPS runs ahead of UTC
 
 # payload length of each command by CID, network -> node (0xff: unknown to a class A EU868 node)
 _DN = b"\xff\xff\x02\x04\x01\x04\x00\x05\x01\x01\x04\xff\xff\x05"
@@ -57,7 +61,7 @@ def run(link, c, snr):
             link._v["gw"] = c[a + 1]
         elif cid == 0x04:  # DutyCycleReq
             s["dc"] = c[a] & 15
-            link.answer(b"\x04")
+            _answer(link, b"\x04")
         elif cid == 0x05:  # RXParamSetupReq
             off = (c[a] >> 4) & 7
             dr = c[a] & 15
@@ -68,15 +72,15 @@ def run(link, c, snr):
                 s["r2"] = [f, dr]
             else:
                 link._count("param")
-            link.sticky(bytes((0x05, st)))
+            _sticky(link, bytes((0x05, st)))
         elif cid == 0x06:  # DevStatusReq
             m = snr if -32 <= snr <= 31 else (-32 if snr < 0 else 31)
-            link.answer(bytes((0x06, _battery(link), m & 0x3F)))
+            _answer(link, bytes((0x06, _battery(link), m & 0x3F)))
         elif cid == 0x07:  # NewChannelReq
             _new_channel(link, s, c, a)
         elif cid == 0x08:  # RXTimingSetupReq
             s["rd"] = (c[a] & 15) or 1
-            link.sticky(b"\x08")
+            _sticky(link, b"\x08")
         elif cid == 0x0A:  # DlChannelReq
             idx = c[a]
             f = _freq(c, a + 1)
@@ -86,10 +90,10 @@ def run(link, c, snr):
                 s["ch"][idx][3] = f
             else:
                 link._count("param")
-            link.sticky(bytes((0x0A, st)))
+            _sticky(link, bytes((0x0A, st)))
         elif cid == 0x0D:  # DeviceTimeAns
             secs = c[a] | (c[a + 1] << 8) | (c[a + 2] << 16) | (c[a + 3] << 24)
-            link.set_time(secs, c[a + 4])
+            _set_time(link, secs, c[a + 4])
         # 0x09 TxParamSetupReq is not used in EU868: skipped without an answer
         i = a + ln
 
@@ -157,7 +161,7 @@ def _link_adr(link, s, c, i, j):
     else:
         link._count("adr")
     for k in range(i, j, 5):
-        link.answer(bytes((0x03, st)))
+        _answer(link, bytes((0x03, st)))
 
 
 def _new_channel(link, s, c, a):
@@ -179,4 +183,46 @@ def _new_channel(link, s, c, a):
             s["m"] |= 1 << idx
     else:
         link._count("param")
-    link.answer(bytes((0x07, st)))
+    _answer(link, bytes((0x07, st)))
+
+
+def _answer(link, data):
+    # kept in the store: the answer goes out with the next uplink, maybe after a deep sleep
+    an = link._v.get("an", "")
+    if len(an) // 2 + len(data) <= 15:
+        link._v["an"] = an + bytes(data).hex()
+
+
+def _sticky(link, data):
+    st = link._v.get("st", "")
+    if len(st) // 2 + len(data) <= 15:
+        link._v["st"] = st + bytes(data).hex()
+
+
+def _set_time(link, gps_s, frac):
+    """DeviceTimeAns: the network's GPS time at the end of the uplink that asked; set the RTC, and move the duty
+    ledger's and the join back-off's stamps with the clock."""
+    from lorawan.link import _EPOCH
+
+    unix_ms = (gps_s + _GPS_UNIX) * 1000 + time.ticks_diff(time.ticks_ms(), link._tx_end) + (frac * 1000) // 256
+    old = time.time()
+    try:
+        import machine
+
+        t = time.gmtime(unix_ms // 1000 - _EPOCH)
+        machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], (unix_ms % 1000) * 1000))
+    except Exception as e:  # noqa: BLE001 - a port without a settable RTC keeps no time of day
+        link.node.log("lorawan: RTC not set: %s" % e)
+        return
+    delta = time.time() - old
+    st = link.store
+    if delta:
+        raw = st.get("lw.dc")
+        if raw:
+            raw[0] += delta
+            st.set("lw.dc", raw)
+        jb = st.get("lw.jb")
+        if jb:
+            st.set("lw.jb", [jb[0] + delta, jb[1], jb[2]])
+    link._v["tk"] = 1
+    link._v["ts"] = time.time()
