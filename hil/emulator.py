@@ -16,6 +16,7 @@ import selectors
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -200,20 +201,23 @@ class InterpreterPool:
 
     def __init__(self):
         self._idle: dict[tuple, list[Interpreter]] = {}
+        self._lock = threading.Lock()  # boards in several supervisor threads share one pool
         self.spawned = 0
 
     def acquire(self, key: tuple) -> Interpreter:
-        idle = self._idle.get(key)
-        while idle:
-            it = idle.pop()
-            if it.proc.poll() is None:
-                return it
-            it.close()
-        self.spawned += 1
+        with self._lock:
+            idle = self._idle.get(key)
+            while idle:
+                it = idle.pop()
+                if it.proc.poll() is None:
+                    return it
+                it.close()
+            self.spawned += 1
         return Interpreter(key)
 
     def release(self, it: Interpreter):
-        self._idle.setdefault(it.key, []).append(it)
+        with self._lock:
+            self._idle.setdefault(it.key, []).append(it)
 
     def close(self):
         for its in self._idle.values():
@@ -326,6 +330,7 @@ class EmulatedBoard:
         if pool is not None and mode != "inprocess":
             raise ValueError("an interpreter pool serves inprocess boards only")
         self._it = None
+        self._mpypath = None
         self._pulled_plug = False
 
     # ---------------------------------------------------------------- set-up
@@ -352,6 +357,12 @@ class EmulatedBoard:
         return json.loads((self.flash / "config.json").read_text())
 
     def _micropypath(self) -> str:
+        # Hashing the firmware tree costs milliseconds: once per board, not once per boot.
+        if self._mpypath is None:
+            self._mpypath = self._build_micropypath()
+        return self._mpypath
+
+    def _build_micropypath(self) -> str:
         if self.compiled:
             fw = _mpy_tree(self.firmware_dir, "fw")
             shims = _mpy_tree(SHIM_DIR, "shims")
@@ -401,8 +412,11 @@ class EmulatedBoard:
             "reset_cause": self.reset_cause,
             "wake_reason": self.wake_reason,
             "unique_id": self.unique_id.hex(),
-            "board": {"id": self.board["id"], "rtc_memory_bytes": self.board["rtc_memory_bytes"],
-                      "port": self.board["port"]},
+            "board": {
+                "id": self.board["id"],
+                "rtc_memory_bytes": self.board["rtc_memory_bytes"],
+                "port": self.board["port"],
+            },
             "input_pins": sorted(devices_mod.input_pins(self), key=str),
             "powercut_after_bytes": self.powercut_after_bytes,
             "cwd": str(self.flash),
