@@ -18,8 +18,6 @@ import hashlib
 import machine
 from micropython import const
 
-_RTC_MAGIC = b"CNR1"
-_FLASH_MAGIC = b"CNS1"
 _HDR = const(10)
 _SUM = const(4)
 
@@ -35,75 +33,58 @@ class Store:
         self._seq = 0
         self._slot = -1
         self._dirty_flash = False
-        self.flash_writes = 0
         # what flash holds, each value as its JSON text: key -> text, and "#name" -> counter ceiling. Text, not
         # objects: a fraction of the heap, and a snapshot the caller's later in-place changes cannot touch.
         self._durable = {}
         self._data = {}  # everything, durable or not; counters as "#name" -> next value
         self._rtc_file = False  # True once RTC memory proved absent or too small
-        rec = self._load_flash()
-        self.from_rtc = self._load_rtc()
-        if not self.from_rtc:
-            self._data = rec
-
-    # -- loading
-
-    def _read_slot(self, i):
-        try:
-            with open("%s.%d" % (self._path, i), "rb") as f:
-                raw = f.read()
-        except OSError:
-            return None
-        if len(raw) < _HDR + _SUM or raw[:4] != _FLASH_MAGIC:
-            return None
-        n = int.from_bytes(raw[8:10], "little")
-        if len(raw) != _HDR + n + _SUM or _sum(raw[: _HDR + n]) != raw[_HDR + n :]:
-            return None
-        try:
-            return int.from_bytes(raw[4:8], "little"), json.loads(raw[_HDR : _HDR + n])
-        except ValueError:
-            return None
-
-    def _load_flash(self):
-        best = None
+        # flash: the valid slot (magic, length, checksum, a JSON object) with the highest sequence number
+        rec = {}
         for i in (0, 1):
-            rec = self._read_slot(i)
-            if rec is not None and isinstance(rec[1], dict) and (best is None or rec[0] > best[0]):
-                best = (rec[0], rec[1], i)
-        if best is None:
-            return {}
-        self._seq, rec, self._slot = best
+            try:
+                with open("%s.%d" % (path, i), "rb") as f:
+                    raw = f.read()
+                n = int.from_bytes(raw[8:10], "little")
+                seq = int.from_bytes(raw[4:8], "little")
+                if (
+                    raw[:4] == b"CNS1"
+                    and len(raw) == _HDR + n + _SUM
+                    and _sum(raw[: _HDR + n]) == raw[_HDR + n :]
+                    and (self._slot < 0 or seq > self._seq)
+                ):
+                    r = json.loads(raw[_HDR : _HDR + n])
+                    if isinstance(r, dict):
+                        rec, self._seq, self._slot = r, seq, i
+            except (OSError, ValueError):
+                pass
         d = self._durable
         for k in rec:
             d[k] = json.dumps(rec[k])
-        return rec
-
-    def _rtc_image(self):
+        # RTC memory; on boards without it, its image on flash, trusted only when waking from deep sleep
         try:
             raw = self._rtc.memory()
         except Exception:
             raw = b""
-        try:
-            woke = machine.reset_cause() == machine.DEEPSLEEP_RESET
-        except AttributeError:  # a port without reset causes: trust nothing but RTC memory
-            woke = False
-        if raw or not woke:
-            return raw
-        try:
-            with open(self._path + ".rtc", "rb") as f:
-                return f.read()
-        except OSError:
-            return b""
-
-    def _load_rtc(self):
-        raw = self._rtc_image()
-        if len(raw) < 8 or raw[:4] != _RTC_MAGIC or _sum(raw[8:]) != raw[4:8]:
-            return False
-        try:
-            self._data = json.loads(raw[8:])
-        except ValueError:
-            return False
-        return True
+        if not raw:
+            try:
+                woke = machine.reset_cause() == machine.DEEPSLEEP_RESET
+            except AttributeError:  # a port without reset causes: trust nothing but RTC memory
+                woke = False
+            if woke:
+                try:
+                    with open(path + ".rtc", "rb") as f:
+                        raw = f.read()
+                except OSError:
+                    pass
+        self.from_rtc = False
+        if len(raw) >= 8 and raw[:4] == b"CNR1" and _sum(raw[8:]) == raw[4:8]:
+            try:
+                self._data = json.loads(raw[8:])
+                self.from_rtc = True
+            except ValueError:
+                pass
+        if not self.from_rtc:
+            self._data = rec
 
     # -- values
 
@@ -162,7 +143,7 @@ class Store:
 
     def _rtc_record(self):
         body = json.dumps(self._data).encode()
-        return _RTC_MAGIC + _sum(body) + body
+        return b"CNR1" + _sum(body) + body
 
     def _write_rtc(self):
         if self._rtc_file:
@@ -177,13 +158,12 @@ class Store:
         body = ("{" + ", ".join([json.dumps(k) + ": " + d[k] for k in d]) + "}").encode()
         slot = 1 - self._slot if self._slot >= 0 else 0
         seq = self._seq + 1
-        rec = _FLASH_MAGIC + seq.to_bytes(4, "little") + len(body).to_bytes(2, "little") + body
+        rec = b"CNS1" + seq.to_bytes(4, "little") + len(body).to_bytes(2, "little") + body
         rec += _sum(rec)
         with open("%s.%d" % (self._path, slot), "wb") as f:
             f.write(rec)
         self._seq, self._slot = seq, slot
         self._dirty_flash = False
-        self.flash_writes += 1
 
     def save(self):
         """Before sleeping: everything to RTC memory, durable changes to flash."""
