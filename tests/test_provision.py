@@ -458,3 +458,44 @@ def test_failure_after_the_write_resumes_without_rewriting(board, monkeypatch):
     assert node_config(b) == written
     with registry() as reg:
         assert reg.app_key(DEV_EUI).hex().upper() == written["app_key"]
+
+
+def test_preregistered_batch_then_wait_join_from_the_cli(board, env):
+    """The workshop imports a batch with its keys and registers it on the network server; on site the installer
+    runs `provision --wait-join`: the board adopts the imported identity (its DevEUI from the MAC) and key, and
+    the command returns once the node has joined."""
+    from fleet.lorawan.server import NetworkServer
+    from hil.radio import Radio
+
+    key = "2B7E151628AED2A6ABF7158809CF4F3C"
+    (env / "batch.csv").write_text(
+        f"dev_eui;join_eui;app_key;role\n{DEV_EUI};70B3D57ED0000000;{key};joinprobe\n"
+    )
+    run("fleet", "import", str(env / "batch.csv"))
+    b = board(app="joinprobe")
+    radio = Radio(NetworkServer(seed=2), seed=2)
+    radio.attach(b.eb)
+    radio.server.register(DEV_EUI, "70B3D57ED0000000", key)  # what `fleet push` does on a real network server
+    r = run(
+        "provision",
+        "--port",
+        b.path,
+        "--app",
+        "joinprobe",
+        "--site",
+        "depot",
+        "--location",
+        "bay 1",
+        "--wait-join",
+        "--join-timeout",
+        "30",
+        "--json",
+    )
+    out = json.loads(r.stdout)
+    assert out["joined"] is True and out["status"] == "installed" and out["resumed"] is True
+    assert out["dev_addr"] == f"{radio.server.session(DEV_EUI.lower())['dev_addr']:08X}"
+    assert node_config(b)["app_key"] == key
+    assert key not in r.output
+    with registry() as reg:
+        events = [e["event"] for e in reg.history(DEV_EUI)]
+    assert events[0] == "imported" and "provisioned" in events and events[-1] == "joined"
