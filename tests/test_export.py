@@ -253,3 +253,29 @@ def test_export_of_unknown_db_is_clear(env):
     r = run("fleet", "export", "--format", "csv", "--db", str(env / "nope.db"), ok=False)
     assert r.exit_code == 2 and "no registry at" in r.stderr
     assert not os.path.exists(env / "nope.db")
+
+
+def test_damaged_registry_is_one_line_everywhere(env):
+    (env / "fleet.db").write_bytes(b"\x00not a database\x00" * 500)
+    for args in (
+        ["fleet", "list"],
+        ["fleet", "export", "--format", "tts-csv", "-o", str(env / "o.csv")],
+        ["provision", "--port", "/dev/null", "--app", "classair", "--site", "A", "--location", "1"],
+        ["label", "70B3D57ED0010001"],
+        ["fleet", "show", "70B3D57ED0010001"],
+    ):
+        r = run(*args, ok=False)
+        assert r.exit_code == 2 and r.stderr.count("\n") == 1, args
+        assert "damaged or not a citynode registry" in r.stderr
+    assert not (env / "o.csv").exists()
+
+
+def test_bad_dev_eui_arguments(env):
+    seed(env)
+    for args in (
+        ["fleet", "show", "70B3D57ED001"],
+        ["fleet", "retire", "XYZ"],
+        ["label", "70B3D57ED00100GG"],
+    ):
+        r = run(*args, ok=False)
+        assert r.exit_code == 2 and "is not 16 hex digits" in r.stderr
