@@ -191,14 +191,33 @@ class NodeLink:
         return self
 
     def _exec(self, code: str, doing: str, state: str = "", timeout: float = 10.0) -> str:
+        import threading
+
         from citynode.deploy import DeployError
 
+        # A last resort against a board that stalls mid-transfer (a raw-paste window that never opens): close the
+        # port under the reader, which then fails instead of waiting for ever.
+        stalled = threading.Event()
+
+        def stall():
+            stalled.set()
+            try:
+                self.repl.ser.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+        watchdog = threading.Timer(timeout + 5.0, stall)
+        watchdog.daemon = True
+        watchdog.start()
         try:
             return self.repl.exec(code, timeout).decode(errors="replace")
         except DeployError as e:
             raise self._fail(doing, Exception(str(e).replace("the board said: ", "")), state) from None
         except Exception as e:  # noqa: BLE001 - port gone, timeout, short read: one clear line
-            raise self._fail(doing, e, state) from None
+            err = TimeoutError(f"no progress in {timeout + 5:g} s") if stalled.is_set() else e
+            raise self._fail(doing, err, state) from None
+        finally:
+            watchdog.cancel()
 
     def identify(self) -> NodeIdentity:
         out = self._exec(_IDENTIFY, "reading the board's identity")
