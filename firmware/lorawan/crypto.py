@@ -37,22 +37,22 @@ def _dbl(b):
         b[15] ^= 0x87
 
 
-def cmac(c, msg, pre=None):
-    """AES-CMAC of (pre | msg) as a 16-byte bytearray (shared buffer: copy what you keep).
-    `c` is a cipher(key); `pre`, if given, is one whole 16-byte block (B0)."""
+def cmac(c, msg, b=None):
+    """AES-CMAC of (b | msg) as a 16-byte bytearray (shared buffer: copy what you keep).
+    `c` is a cipher(key); `b`, if given, is one whole 16-byte block (B0)."""
     x = _x
     k = _k
     c.encrypt(_ZERO, k)  # L
     _dbl(k)  # K1
     for i in range(16):
         x[i] = 0
-    if pre is not None:
+    if b is not None:
         for i in range(16):
-            x[i] ^= pre[i]
+            x[i] ^= b[i]
         if len(msg):
             c.encrypt(x, x)
     n = len(msg)
-    if pre is not None and n == 0:
+    if b is not None and n == 0:
         # the prefix block itself is the (complete) last block
         for i in range(16):
             x[i] ^= k[i]
@@ -81,39 +81,40 @@ def cmac(c, msg, pre=None):
     return x
 
 
-def _b(first, direction, devaddr, fcnt, last):
+def _b(f, d, a, n, last):
     b = _blk
-    b[0] = first
+    b[0] = f
     b[1] = b[2] = b[3] = b[4] = 0
-    b[5] = direction
-    b[6] = devaddr & 0xFF
-    b[7] = (devaddr >> 8) & 0xFF
-    b[8] = (devaddr >> 16) & 0xFF
-    b[9] = (devaddr >> 24) & 0xFF
-    b[10] = fcnt & 0xFF
-    b[11] = (fcnt >> 8) & 0xFF
-    b[12] = (fcnt >> 16) & 0xFF
-    b[13] = (fcnt >> 24) & 0xFF
+    b[5] = d
+    b[6] = a & 0xFF
+    b[7] = (a >> 8) & 0xFF
+    b[8] = (a >> 16) & 0xFF
+    b[9] = (a >> 24) & 0xFF
+    b[10] = n & 0xFF
+    b[11] = (n >> 8) & 0xFF
+    b[12] = (n >> 16) & 0xFF
+    b[13] = (n >> 24) & 0xFF
     b[14] = 0
     b[15] = last
     return b
 
 
-def mic(c, direction, devaddr, fcnt, msg):
-    """The 4-byte MIC of a data frame `msg` (MHDR..FRMPayload, encrypted), c = cipher(NwkSKey)."""
-    return bytes(cmac(c, msg, _b(0x49, direction, devaddr, fcnt, len(msg)))[:4])
+def mic(c, d, a, n, msg):
+    """The 4-byte MIC of a data frame `msg` (MHDR..FRMPayload, encrypted), c = cipher(NwkSKey), d the direction
+    (0 up, 1 down), a the DevAddr, n the 32-bit FCnt."""
+    return bytes(cmac(c, msg, _b(0x49, d, a, n, len(msg)))[:4])
 
 
-def crypt(c, direction, devaddr, fcnt, buf, start, end):
-    """Encrypt or decrypt buf[start:end] in place (FRMPayload; c = cipher(AppSKey or NwkSKey))."""
+def crypt(c, d, a, n, buf, start, end):
+    """Encrypt or decrypt buf[start:end] in place (FRMPayload; c = cipher(AppSKey or NwkSKey); d, a, n as mic())."""
     s = bytearray(16)
     i = 1
     while start < end:
-        c.encrypt(_b(1, direction, devaddr, fcnt, i), s)
-        n = min(16, end - start)
-        for j in range(n):
+        c.encrypt(_b(1, d, a, n, i), s)
+        k = min(16, end - start)
+        for j in range(k):
             buf[start + j] ^= s[j]
-        start += n
+        start += k
         i += 1
 
 
@@ -129,16 +130,16 @@ def decrypt_accept(c, frame):
     return out
 
 
-def session_keys(app_key, join_nonce, net_id, dev_nonce):
-    """(NwkSKey, AppSKey) from the 3-byte JoinNonce and NetID (wire order) and the 16-bit DevNonce."""
-    c = cipher(app_key)
-    b = bytearray(16)
-    b[1:4] = join_nonce
-    b[4:7] = net_id
-    b[7] = dev_nonce & 0xFF
-    b[8] = dev_nonce >> 8
-    b[0] = 1
-    nwk = c.encrypt(b)
-    b[0] = 2
-    app = c.encrypt(b)
+def session_keys(k, a, b, n):
+    """(NwkSKey, AppSKey) from AppKey k, the 3-byte JoinNonce a and NetID b (wire order), the 16-bit DevNonce n."""
+    c = cipher(k)
+    j = bytearray(16)
+    j[1:4] = a
+    j[4:7] = b
+    j[7] = n & 0xFF
+    j[8] = n >> 8
+    j[0] = 1
+    nwk = c.encrypt(j)
+    j[0] = 2
+    app = c.encrypt(j)
     return bytes(nwk), bytes(app)

@@ -6,7 +6,7 @@
 # pending MAC answers "lw.v", reject counters "lw.c", the duty-cycle ledger (duty.py) and join back-off (join.py).
 #
 # Duty cycle: an uplink goes on an enabled channel whose sub-band has room now; if none has, send() waits up to
-# DC_WAIT_MAX_S, and beyond that returns None without sending (counted as "deferred"): the app retries at its
+# _DC_WAIT_MAX_S, and beyond that returns None without sending (counted as "deferred"): the app retries at its
 # next wake. Joins obey the same ledger plus the join back-off.
 import gc
 import sys
@@ -14,7 +14,7 @@ import time
 from micropython import const
 from lorawan import eu868, crypto, duty
 
-DC_WAIT_MAX_S = const(30)
+_DC_WAIT_MAX_S = const(30)
 _CONF_TRIES = const(3)  # a confirmed uplink goes at least this many times (NbTrans may ask for more)
 _LOST_CONFIRMED = const(8)  # consecutive unacknowledged confirmed uplinks: the link is lost, rejoin
 _LOST_ADR = const(288)  # ADR_ACK_LIMIT + 7 * ADR_ACK_DELAY uplinks without any downlink: rejoin
@@ -26,18 +26,6 @@ _CID_DEVTIME = const(0x0D)
 
 # unix seconds of the port's time.time() zero (0 where the epoch is 1970, 946684800 where it is 2000)
 _EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
-
-
-_KEYS = ("a", "nk", "ak", "fb", "fd", "dr", "pw", "nt", "ch", "m", "o", "r2", "rd")
-
-
-def _valid(s):
-    if not isinstance(s, dict):
-        return False
-    for k in _KEYS:
-        if k not in s:
-            return False
-    return isinstance(s["ch"], list) and len(s["ch"]) == 16 and 0 <= s["dr"] <= eu868.DR_MAX
 
 
 def _drop(name):
@@ -55,16 +43,23 @@ class Link:
         self.store = node.store
         self._modem = modem
         self._radio = None
-        self.sess = self.store.get("lw.s")
-        if self.sess is not None and not _valid(self.sess):
-            node.log("lorawan: stored session unreadable: rejoin")
-            self.sess = None
-            self.store.delete("lw.s")
+        s = self.store.get("lw.s")
+        if s is not None:
+            ok = isinstance(s, dict) and isinstance(s.get("ch"), list) and len(s["ch"]) == 16
+            if ok:
+                for k in ("a", "nk", "ak", "fb", "fd", "dr", "pw", "nt", "m", "o", "r2", "rd"):
+                    if k not in s:
+                        ok = False
+                ok = ok and 0 <= s["dr"] <= eu868.DR_MAX
+            if not ok:
+                node.log("lorawan: stored session unreadable: rejoin")
+                s = None
+                self.store.delete("lw.s")
+        self.sess = s
         self._v = self.store.get("lw.v") or {}
         self._c = self.store.get("lw.c") or {}
         self._ciph = None
         self._tx_end = 0
-        self._rssi = None
         if node.board.spec.get("cryptolib", True) is False:
             crypto.native = False
         try:
@@ -103,17 +98,37 @@ class Link:
             self.node.log("lorawan: %d B too long for DR%d" % (n, dr))
             self._count("big")
             return None
-        opts = self._fopts(eu868.MAX_FRM[dr] - n)
+        # FOpts: pending MAC answers (sticky ones first), DeviceTimeReq when the time is unknown or a day old,
+        # LinkCheckReq every _LINKCHECK_EVERY uplinks; whole commands only, within 15 bytes and the DR's room
+        v = self._v
+        o = bytearray()
+        if v.get("st"):
+            o += bytes.fromhex(v["st"])
+        if v.get("an"):
+            o += bytes.fromhex(v["an"])
+        if not v.get("tk") or time.time() - v.get("ts", 0) > _TIME_RESYNC_S:
+            o.append(_CID_DEVTIME)
+        if v.get("lc", 0) <= 0:
+            o.append(_CID_LINKCHECK)
+            v["lc"] = _LINKCHECK_EVERY
+        else:
+            v["lc"] -= 1
+        k = eu868.MAX_FRM[dr] - n
+        if k > 15:
+            k = 15
+        if len(o) > k:
+            from lorawan import maccmd
+
+            o = o[: maccmd.whole(o[:k], k)]  # answers are 1..2 bytes, requests 1
         fcnt = self.store.next("lw.fup", 16) - s["fb"]
         if fcnt > _FCNT_MAX:
             self._lost("fcnt")
             return None
-        frame = self._frame(confirmed, fcnt, opts, fport, payload)
-        v = self._v
+        b = self._frame(confirmed, fcnt, o, fport, payload)
         an, ad = v.get("an"), v.get("ad")
         v.pop("an", None)
         v.pop("ad", None)
-        got = self._exchange(frame, confirmed, fcnt)
+        got = self._exchange(b, confirmed)
         if got is None:
             # deferred by the duty cycle, nothing went out: the answers and the ACK wait for the next uplink
             if an:
@@ -156,8 +171,8 @@ class Link:
             self._radio = Radio(self.node.board.spec["radio"], self._modem)
         return self._radio
 
-    def _count(self, what):
-        self._c[what] = self._c.get(what, 0) + 1
+    def _count(self, k):
+        self._c[k] = self._c.get(k, 0) + 1
         self.store.set("lw.c", self._c)
 
     def _ciphers(self):
@@ -173,8 +188,8 @@ class Link:
             self.store.set("lw.s", s, durable=True)
         self.store.set("lw.v", self._v)
 
-    def _lost(self, why):
-        self.node.log("lorawan: link lost (%s): rejoin" % why)
+    def _lost(self, k):
+        self.node.log("lorawan: link lost (%s): rejoin" % k)
         self.sess = None
         self._ciph = None
         self._v = {}
@@ -182,36 +197,10 @@ class Link:
         self.store.set("lw.v", self._v)
         self._count("rejoin")
 
-    def _fopts(self, room):
-        """FOpts for the next uplink: pending MAC answers (sticky ones too), LinkCheckReq and DeviceTimeReq."""
-        out = bytearray()
-        sticky = self._v.get("st")
-        if sticky:
-            out += bytes.fromhex(sticky)
-        v = self._v
-        an = v.get("an")
-        if an:
-            out += bytes.fromhex(an)
-        now = time.time()
-        if not v.get("tk") or now - v.get("ts", 0) > _TIME_RESYNC_S:
-            out.append(_CID_DEVTIME)
-        if v.get("lc", 0) <= 0:
-            out.append(_CID_LINKCHECK)
-            v["lc"] = _LINKCHECK_EVERY
-        else:
-            v["lc"] -= 1
-        lim = room if room < 15 else 15
-        if len(out) > lim:
-            out = out[:lim]  # whole commands only: answers are 1..2 bytes, requests 1
-            from lorawan import maccmd
-
-            out = out[: maccmd.whole(out, lim)]
-        return out
-
-    def _frame(self, confirmed, fcnt, opts, fport, payload):
+    def _frame(self, confirmed, fcnt, o, fport, payload):
         s = self.sess
         a = s["a"]
-        lo = len(opts)
+        lo = len(o)
         n = len(payload)
         b = bytearray(13 + lo + n)
         b[0] = 0x80 if confirmed else 0x40
@@ -229,7 +218,7 @@ class Link:
         b[5] = fc
         b[6] = fcnt & 0xFF
         b[7] = (fcnt >> 8) & 0xFF
-        b[8 : 8 + lo] = opts
+        b[8 : 8 + lo] = o
         b[8 + lo] = fport
         b[9 + lo : 9 + lo + n] = payload
         nwk, app = self._ciphers()
@@ -276,21 +265,22 @@ class Link:
         if cands:
             f, bd, rx = cands[random.getrandbits(8) % len(cands)]
             return f, bd, toa, rx
-        if best is None or best[0] > DC_WAIT_MAX_S:
+        if best is None or best[0] > _DC_WAIT_MAX_S:
             self._count("deferred")
             self.node.log("lorawan: duty cycle: deferred")
             return None
         time.sleep_ms(best[0] * 1000 + 1000)
         return best[1], best[2], toa, best[3]
 
-    def _tx(self, frame, freq, bd, toa, dr, power):
-        end = self.radio().tx(frame, freq, dr, power)
+    def _tx(self, b, freq, k, t, dr, p):
+        # b: the frame, k: its sub-band, t: its airtime (ms), p: the TX power index
+        end = self.radio().tx(b, freq, dr, p)
         self._tx_end = end
         # stamp the ledger with the end of the transmission, rounded up to a whole second
-        duty.record(self.store, bd, toa, time.time() + 1)
+        duty.record(self.store, k, t, time.time() + 1)
         return end
 
-    def _exchange(self, frame, confirmed, fcnt):
+    def _exchange(self, b, confirmed):
         """Transmit (NbTrans times, or until acknowledged), open RX1/RX2 after each. Returns the downlink
         (fport, payload, ack) of the last transmission that got one, True if nothing came back, None if the duty
         cycle deferred the first transmission."""
@@ -304,11 +294,16 @@ class Link:
         for k in range(tries):
             if k:
                 time.sleep_ms(eu868.ACK_TIMEOUT_MIN + random.getrandbits(11))  # ACK_TIMEOUT 1..3 s
-            ch = self._pick(len(frame), s["dr"])
+            dr = s["dr"]
+            ch = self._pick(len(b), dr)
             if ch is None:
                 return None if k == 0 else got
-            end = self._tx(frame, ch[0], ch[1], ch[2], s["dr"], s["pw"])
-            dl = self._windows(end, ch[3], s["dr"])
+            end = self._tx(b, ch[0], ch[1], ch[2], dr, s["pw"])
+            # RX1 on the uplink's channel (or its DlChannel frequency) at DR - RX1DROffset, then RX2
+            d = s["rd"] * 1000
+            dl = self._listen(end, d, ch[3], eu868.rx1_dr(dr, s["o"]))
+            if dl is None:
+                dl = self._listen(end, d + 1000, s["r2"][0], s["r2"][1])
             if dl is not None:
                 got = dl
                 if not confirmed or dl[2]:
@@ -318,18 +313,10 @@ class Link:
         self.radio().sleep()
         return got
 
-    def _windows(self, end, freq, dr):
-        s = self.sess
-        d = s["rd"] * 1000
-        r = self._listen(end, d, freq, eu868.rx1_dr(dr, s["o"]))
-        if r is None:
-            r = self._listen(end, d + 1000, s["r2"][0], s["r2"][1])
-        return r
-
-    def _listen(self, end, delay, freq, dr, join=False):
+    def _listen(self, end, d, freq, dr, join=False):
         sym = eu868.symbol_us(dr)
         early = (4 * sym) // 1000 + 10  # open 4 symbols (+10 ms) early
-        w = time.ticks_diff(time.ticks_add(end, delay - early), time.ticks_ms())
+        w = time.ticks_diff(time.ticks_add(end, d - early), time.ticks_ms())
         if w > 0:
             time.sleep_ms(w)
         pkt = self.radio().rx(freq, dr, 2 * early + (8 * sym) // 1000 + 20)
