@@ -156,9 +156,10 @@ class NodeIdentity:
 class NodeLink:
     """A raw-REPL session with one board (deploy's RawRepl: bounded waits, raw-paste). Errors: ProvisionError."""
 
-    def __init__(self, port: str, *, secrets: list[bytes] | None = None):
+    def __init__(self, port: str, *, secrets: list[bytes] | None = None, timeout: float = 10.0):
         self.port = port
         self.secrets = secrets if secrets is not None else []
+        self.timeout = timeout  # seconds a board may take to answer one step
         self.repl = None
 
     def _fail(self, doing: str, e: BaseException, state: str = "") -> ProvisionError:
@@ -190,13 +191,15 @@ class NodeLink:
             raise self._fail("entering the raw REPL", e) from None
         return self
 
-    def _exec(self, code: str, doing: str, state: str = "", timeout: float = 10.0) -> str:
+    def _exec(self, code: str, doing: str, state: str = "", timeout: float | None = None) -> str:
         import threading
 
         from citynode.deploy import DeployError
 
         # A last resort against a board that stalls mid-transfer (a raw-paste window that never opens): close the
         # port under the reader, which then fails instead of waiting for ever.
+        timeout = timeout or self.timeout
+        limit = timeout * 1.5 + 1.0
         stalled = threading.Event()
 
         def stall():
@@ -206,7 +209,7 @@ class NodeLink:
             except Exception:  # noqa: BLE001
                 pass
 
-        watchdog = threading.Timer(timeout + 5.0, stall)
+        watchdog = threading.Timer(limit, stall)
         watchdog.daemon = True
         watchdog.start()
         try:
@@ -214,7 +217,7 @@ class NodeLink:
         except DeployError as e:
             raise self._fail(doing, Exception(str(e).replace("the board said: ", "")), state) from None
         except Exception as e:  # noqa: BLE001 - port gone, timeout, short read: one clear line
-            err = TimeoutError(f"no progress in {timeout + 5:g} s") if stalled.is_set() else e
+            err = TimeoutError(f"no progress in {limit:g} s") if stalled.is_set() else e
             raise self._fail(doing, err, state) from None
         finally:
             watchdog.cancel()

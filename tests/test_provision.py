@@ -499,3 +499,52 @@ def test_preregistered_batch_then_wait_join_from_the_cli(board, env):
     with registry() as reg:
         events = [e["event"] for e in reg.history(DEV_EUI)]
     assert events[0] == "imported" and "provisioned" in events and events[-1] == "joined"
+
+
+def test_a_board_that_stalls_mid_transfer_fails_in_one_line(env):
+    """A device that enters the raw REPL, grants one raw-paste window and then never another (a wedged USB
+    bridge): provisioning gives up with one line instead of waiting for ever, and records nothing."""
+    import os
+    import struct
+    import time
+
+    from fleet.settings import load
+
+    master, slave = os.openpty()
+    stop = threading.Event()
+
+    def device():
+        buf = b""
+        while not stop.is_set():
+            try:
+                data = os.read(master, 1024)
+            except OSError:
+                return
+            buf += data
+            if b"\x01" in buf and b"\x05A\x01" not in buf:
+                os.write(master, b"raw REPL; CTRL-B to exit\r\n>")
+                buf = b""
+            elif b"\x05A\x01" in buf:
+                os.write(master, b"R\x01" + struct.pack("<H", 32))
+                buf = b""  # and never a second window
+
+    t = threading.Thread(target=device, daemon=True)
+    t.start()
+    port = os.ttyname(slave)
+    t0 = time.monotonic()
+    try:
+        with registry() as reg:
+            with pytest.raises(ProvisionError) as e:
+                provision(
+                    Request(port=port, app="classair", site="A", location="1"),
+                    reg,
+                    load(),
+                    link_factory=lambda p, sec: NodeLink(p, secrets=sec, timeout=1.0),
+                )
+            assert reg.count() == 0
+    finally:
+        stop.set()
+        os.close(slave)
+        os.close(master)
+    assert "reading the board's identity failed" in str(e.value) and "\n" not in str(e.value)
+    assert time.monotonic() - t0 < 10
