@@ -548,3 +548,41 @@ def test_a_board_that_stalls_mid_transfer_fails_in_one_line(env):
         os.close(master)
     assert "reading the board's identity failed" in str(e.value) and "\n" not in str(e.value)
     assert time.monotonic() - t0 < 10
+
+
+def test_app_settings_go_in_the_config_and_survive_a_move(board):
+    b = board()
+    run(
+        "provision",
+        "--port",
+        b.path,
+        "--app",
+        "classair",
+        "--site",
+        "A",
+        "--location",
+        "1",
+        "--set",
+        "interval_s=300",
+        "--set",
+        "red_ppm=1200",
+    )
+    cfg = node_config(b)
+    assert cfg["interval_s"] == 300 and cfg["red_ppm"] == 1200
+    run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "2")
+    assert node_config(b)["interval_s"] == 300  # kept from the node's config
+    r = run(
+        "provision",
+        "--port",
+        b.path,
+        "--app",
+        "classair",
+        "--site",
+        "A",
+        "--location",
+        "2",
+        "--set",
+        "app_key=00",
+        ok=False,
+    )
+    assert r.exit_code == 2 and "set by provisioning itself" in r.stderr
