@@ -238,6 +238,42 @@ def _arg(mv, i, ai):
     return n, i + k
 
 
+def _check_utf8(b):
+    # Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF): MicroPython's own check is looser.
+    j = 0
+    end = len(b)
+    while j < end:
+        c = b[j]
+        j += 1
+        if c < 0x80:
+            continue
+        if 0xC2 <= c < 0xE0:
+            k = 1
+            cp = c & 0x1F
+            lo = 0x80
+        elif 0xE0 <= c < 0xF0:
+            k = 2
+            cp = c & 0x0F
+            lo = 0x800
+        elif 0xF0 <= c < 0xF5:
+            k = 3
+            cp = c & 0x07
+            lo = 0x10000
+        else:
+            raise ValueError("CBOR text is not UTF-8")
+        if j + k > end:
+            raise ValueError("CBOR text is not UTF-8")
+        while k:
+            d = b[j]
+            if d & 0xC0 != 0x80:
+                raise ValueError("CBOR text is not UTF-8")
+            cp = (cp << 6) | (d & 0x3F)
+            j += 1
+            k -= 1
+        if cp < lo or cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
+            raise ValueError("CBOR text is not UTF-8")
+
+
 def decode(mv, i=0, depth=0):
     """Decode one item from memoryview/bytes `mv` at index i: (value, index after it). ValueError if malformed."""
     if i >= len(mv):
@@ -271,10 +307,8 @@ def decode(mv, i=0, depth=0):
             raise ValueError("CBOR data truncated")
         v = bytes(mv[i : i + n])
         if major == 3:
-            try:
-                v = v.decode()
-            except UnicodeError:
-                raise ValueError("CBOR text is not UTF-8")
+            _check_utf8(v)
+            v = v.decode()
         return v, i + n
     if major == 6:
         raise ValueError("CBOR tags not supported")

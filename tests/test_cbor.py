@@ -295,9 +295,16 @@ def test_preferred_serialisation_examples(mpy):
     assert got[-1] == "f97e00"
 
 
+BAD_TEXT = [
+    "64f4908080",
+    "62c0af",
+    "63eda080",
+]  # above U+10FFFF, overlong, surrogate: MicroPython accepts them
+
+
 def test_refusals_name_the_problem(mpy):
     got = run_driver(
-        mpy, ["D " + h for h in ["c24105", "9f01ff", "f7", "18", "62c328", "a20102010304", "01"]]
+        mpy, ["D " + h for h in ["c24105", "9f01ff", "f7", "18", "62c328", "a20102010304", "01", *BAD_TEXT]]
     )
     assert got[0] == "ERR CBOR tags not supported"
     assert got[1].startswith("ERR CBOR indefinite")
@@ -306,6 +313,7 @@ def test_refusals_name_the_problem(mpy):
     assert got[4] == "ERR CBOR text is not UTF-8"
     assert got[5] == "ERR CBOR map has a duplicate key"
     assert got[6] == "i1;"
+    assert got[7:] == ["ERR CBOR text is not UTF-8"] * 3
     with pytest.raises(MicroPythonError):
         mpy("import cbor\ncbor.dumps(2**64)")
 
