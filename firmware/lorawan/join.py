@@ -11,18 +11,16 @@ _DN_RESERVE = const(4)
 # Join back-off (LoRaWAN 1.0.x, "retransmissions back-off"), in RTC memory ("lw.jb": [start, period, airtime
 # ms]): airtime of join-requests since the join procedure started: 36 s in the first hour, 36 s in the next
 # 10 hours, then 8.7 s per 24 hours.
-_JB = "lw.jb"
 _P1 = const(3600)
 _P2 = const(39600)
 _DAY = const(86400)
 # DR of each successive try when the node is not told one (setting "dr"): fast first, then farther
-_DRS = b"\x05\x05\x04\x03\x02\x01\x00\x00"
 
 
-def _eui(hexstr):
-    b = bytes.fromhex(hexstr)
+def _eui(s):
+    b = bytes.fromhex(s)
     if len(b) != 8:
-        raise ValueError("EUI")
+        raise ValueError
     return bytes(reversed(b))  # the wire is little-endian
 
 
@@ -37,7 +35,7 @@ def run(link):
         app = _eui(cfg["join_eui"])
         key = bytes.fromhex(cfg["app_key"])
         if len(key) != 16:
-            raise ValueError("AppKey")
+            raise ValueError
     except (KeyError, ValueError, TypeError):
         node.log("lorawan: no valid dev_eui/join_eui/app_key in config: not joining")
         link._count("nokeys")
@@ -48,7 +46,7 @@ def run(link):
     c = crypto.cipher(key)
     for k in range(_TRIES):
         ja = v.get("ja", 0)
-        dr = forced if forced is not None else _DRS[ja if ja < len(_DRS) else len(_DRS) - 1]
+        dr = forced if forced is not None else b"\x05\x05\x04\x03\x02\x01\x00\x00"[ja if ja < 8 else 7]
         toa = eu868.time_on_air_ms(23, dr)
         w = _backoff_wait(st, toa, time.time())
         if w > 0:
@@ -77,7 +75,15 @@ def run(link):
         v["ja"] = ja + 1
         _backoff_record(st, toa, time.time())
         end = link._tx(req, ch[0], ch[1], ch[2], dr, 0)
-        acc = _receive(link, c, end, ch[3], dr)
+        # RX1 on the request's channel, JOIN_ACCEPT_DELAY1 after it, then RX2
+        acc = None
+        for d, f, r in ((eu868.JOIN_ACCEPT_DELAY1, ch[3], eu868.rx1_dr(dr, 0)),
+                        (eu868.JOIN_ACCEPT_DELAY1 + 1000, eu868.RX2_FREQ, eu868.RX2_DR)):
+            p = link._listen(end, d, f, r, True)
+            if p is not None:
+                acc = _check(link, c, p)
+                if acc is not None:
+                    break
         link.radio().sleep()
         if acc is not None:
             _apply(link, key, acc, dn, dr)
@@ -94,49 +100,37 @@ def _ident(link, c):
     return crypto.join_mic(c, (cfg["join_eui"] + cfg["dev_eui"]).encode()).hex()
 
 
-def _receive(link, c, end, freq, dr):
-    for delay, f, d in ((eu868.JOIN_ACCEPT_DELAY1, freq, eu868.rx1_dr(dr, 0)),
-                        (eu868.JOIN_ACCEPT_DELAY1 + 1000, eu868.RX2_FREQ, eu868.RX2_DR)):
-        p = link._listen(end, delay, f, d, True)
-        if p is None:
-            continue
-        acc = _check(link, c, p)
-        if acc is not None:
-            return acc
-    return None
-
-
 def _check(link, c, p):
     n = len(p)
     if (n != 17 and n != 33) or p[0] != 0x20:
         link._count("short" if n < 17 else "type")
         return None
-    pt = crypto.decrypt_accept(c, p)
-    if crypto.join_mic(c, memoryview(pt)[: n - 4]) != bytes(pt[n - 4 :]):
+    p = crypto.decrypt_accept(c, p)
+    if crypto.join_mic(c, memoryview(p)[: n - 4]) != bytes(p[n - 4 :]):
         link._count("mic")
         return None
-    jn = pt[1] | (pt[2] << 8) | (pt[3] << 16)
+    jn = p[1] | (p[2] << 8) | (p[3] << 16)
     last = link.store.get("lw.jn")
     # the last JoinNonce counts for the identity it came with (re-provisioning starts afresh)
     if last is not None and last[0] == _ident(link, c) and jn <= last[1]:
         link._count("joinnonce")
         return None
-    return pt
+    return p
 
 
-def _apply(link, key, pt, dn, dr):
+def _apply(link, key, p, n, dr):
     st = link.store
-    nwk, app = crypto.session_keys(key, pt[1:4], pt[4:7], dn)
-    a = pt[7] | (pt[8] << 8) | (pt[9] << 16) | (pt[10] << 24)
-    dl = pt[11]
+    nwk, app = crypto.session_keys(key, p[1:4], p[4:7], n)
+    a = p[7] | (p[8] << 8) | (p[9] << 16) | (p[10] << 24)
+    dl = p[11]
     ch = [0] * 16
     for i in range(3):
         ch[i] = [eu868.DEFAULT_FREQS[i], 0, 5, 0]
     mask = 7
-    if len(pt) == 33 and pt[28] == 0:  # CFList type 0: frequencies of channels 3..7
+    if len(p) == 33 and p[28] == 0:  # CFList type 0: frequencies of channels 3..7
         for i in range(5):
             o = 13 + 3 * i
-            v = pt[o] | (pt[o + 1] << 8) | (pt[o + 2] << 16)
+            v = p[o] | (p[o + 1] << 8) | (p[o + 2] << 16)
             f = v // 10
             if v and not v % 10 and eu868.band(f) >= 0:
                 ch[3 + i] = [f, 0, 5, 0]
@@ -158,16 +152,16 @@ def _apply(link, key, pt, dn, dr):
         "m": mask,
         "o": off if off <= eu868.RX1_DR_OFFSET_MAX else 0,
         "r2": [eu868.RX2_FREQ, r2 if r2 <= eu868.DR_MAX else eu868.RX2_DR],
-        "rd": (pt[12] & 15) or 1,
+        "rd": (p[12] & 15) or 1,
         "dc": 0,
         "adr": 0 if node.setting("adr", True) is False else 1,
     }
     link._ciph = None
-    st.set("lw.jn", [_ident(link, crypto.cipher(key)), pt[1] | (pt[2] << 8) | (pt[3] << 16)], durable=True)
+    st.set("lw.jn", [_ident(link, crypto.cipher(key)), p[1] | (p[2] << 8) | (p[3] << 16)], durable=True)
     v = link._v
     for k in ("ja", "ac", "nc", "st", "ad", "lc"):
         v.pop(k, None)
-    st.delete(_JB)
+    st.delete("lw.jb")
     link._save()
     st.save()  # the session is on flash before the first uplink uses it
 
@@ -184,7 +178,7 @@ def _period(dt):
 
 def _backoff_wait(store, ms, now):
     """Seconds until a join-request of `ms` airtime respects the back-off (0 = may go now)."""
-    jb = store.get(_JB)
+    jb = store.get("lw.jb")
     if not jb:
         return 0
     t0, p, used = jb
@@ -200,10 +194,10 @@ def _backoff_wait(store, ms, now):
 
 
 def _backoff_record(store, ms, now):
-    jb = store.get(_JB)
+    jb = store.get("lw.jb")
     if not jb or now < jb[0]:
         jb = [now, 0, 0]
     i = _period(now - jb[0])[0]
     if i != jb[1]:
         jb = [jb[0], i, 0]
-    store.set(_JB, [jb[0], i, jb[2] + ms])
+    store.set("lw.jb", [jb[0], i, jb[2] + ms])

@@ -175,12 +175,6 @@ class Link:
         self._c[k] = self._c.get(k, 0) + 1
         self.store.set("lw.c", self._c)
 
-    def _ciphers(self):
-        if self._ciph is None:
-            s = self.sess
-            self._ciph = (crypto.cipher(bytes.fromhex(s["nk"])), crypto.cipher(bytes.fromhex(s["ak"])))
-        return self._ciph
-
     def _save(self):
         s = self.sess
         if s is not None:
@@ -221,7 +215,9 @@ class Link:
         b[8 : 8 + lo] = o
         b[8 + lo] = fport
         b[9 + lo : 9 + lo + n] = payload
-        nwk, app = self._ciphers()
+        if self._ciph is None:  # (NwkSKey, AppSKey) ciphers, made once per session and wake
+            self._ciph = (crypto.cipher(bytes.fromhex(s["nk"])), crypto.cipher(bytes.fromhex(s["ak"])))
+        nwk, app = self._ciph
         crypto.crypt(app, 0, a, fcnt, b, 9 + lo, 9 + lo + n)
         b[-4:] = crypto.mic(nwk, 0, a, fcnt, memoryview(b)[:-4])
         return b
@@ -353,7 +349,9 @@ class Link:
         if f - exp > eu868.MAX_FCNT_GAP or f > _FCNT_MAX:
             self._count("replay")
             return None
-        nwk, app = self._ciphers()
+        if self._ciph is None:  # (NwkSKey, AppSKey) ciphers, made once per session and wake
+            self._ciph = (crypto.cipher(bytes.fromhex(s["nk"])), crypto.cipher(bytes.fromhex(s["ak"])))
+        nwk, app = self._ciph
         if crypto.mic(nwk, 1, a, f, memoryview(p)[: n - 4]) != bytes(p[n - 4 :]):
             self._count("mic")
             return None

@@ -61,7 +61,7 @@ def run(link, c, snr):
             link._v["gw"] = c[a + 1]
         elif cid == 0x04:  # DutyCycleReq
             s["dc"] = c[a] & 15
-            _answer(link, b"\x04")
+            _queue(link, "an", b"\x04")
         elif cid == 0x05:  # RXParamSetupReq
             off = (c[a] >> 4) & 7
             dr = c[a] & 15
@@ -72,15 +72,27 @@ def run(link, c, snr):
                 s["r2"] = [f, dr]
             else:
                 link._count("param")
-            _sticky(link, bytes((0x05, st)))
+            _queue(link, "st", bytes((0x05, st)))
         elif cid == 0x06:  # DevStatusReq
             m = snr if -32 <= snr <= 31 else (-32 if snr < 0 else 31)
-            _answer(link, bytes((0x06, _battery(link), m & 0x3F)))
+            # battery 1..254 between the board's empty and full voltages, 255: can't measure
+            b = link.node.board.spec.get("battery")
+            try:
+                mv = link.node.board.battery_mv()
+            except Exception:  # noqa: BLE001 - an ADC fault reads as "can't measure"
+                mv = None
+            if mv is None or not b:
+                v = 255
+            else:
+                lo = b.get("empty_mv", 3300)
+                hi = b.get("full_mv", 4200)
+                v = 1 if mv <= lo else 254 if mv >= hi else 1 + (mv - lo) * 253 // (hi - lo)
+            _queue(link, "an", bytes((0x06, v, m & 0x3F)))
         elif cid == 0x07:  # NewChannelReq
             _new_channel(link, s, c, a)
         elif cid == 0x08:  # RXTimingSetupReq
             s["rd"] = (c[a] & 15) or 1
-            _sticky(link, b"\x08")
+            _queue(link, "st", b"\x08")
         elif cid == 0x0A:  # DlChannelReq
             idx = c[a]
             f = _freq(c, a + 1)
@@ -90,7 +102,7 @@ def run(link, c, snr):
                 s["ch"][idx][3] = f
             else:
                 link._count("param")
-            _sticky(link, bytes((0x0A, st)))
+            _queue(link, "st", bytes((0x0A, st)))
         elif cid == 0x0D:  # DeviceTimeAns
             secs = c[a] | (c[a + 1] << 8) | (c[a + 2] << 16) | (c[a + 3] << 24)
             _set_time(link, secs, c[a + 4])
@@ -98,29 +110,12 @@ def run(link, c, snr):
         i = a + ln
 
 
-def _battery(link):
-    b = link.node.board.spec.get("battery")
-    try:
-        mv = link.node.board.battery_mv()
-    except Exception:  # noqa: BLE001 - an ADC fault reads as "can't measure"
-        mv = None
-    if mv is None or not b:
-        return 255
-    lo = b.get("empty_mv", 3300)
-    hi = b.get("full_mv", 4200)
-    if mv <= lo:
-        return 1
-    if mv >= hi:
-        return 254
-    return 1 + (mv - lo) * 253 // (hi - lo)
-
-
-def _link_adr(link, s, c, i, j):
+def _link_adr(link, s, c, i, e):
     """A contiguous block of LinkADRReq, applied as one (all or nothing); one answer per request."""
     chans = s["ch"]
     mask = s["m"]
     ok_ch = True
-    for k in range(i, j, 5):
+    for k in range(i, e, 5):
         cntl = (c[k + 4] >> 4) & 7
         if cntl == 0:
             mask = c[k + 2] | (c[k + 3] << 8)
@@ -137,7 +132,7 @@ def _link_adr(link, s, c, i, j):
         for b in range(16):
             if (mask >> b) & 1 and not chans[b]:
                 ok_ch = False
-    last = j - 5
+    last = e - 5
     dr = c[last + 1] >> 4
     pw = c[last + 1] & 15
     nt = c[last + 4] & 15
@@ -160,8 +155,8 @@ def _link_adr(link, s, c, i, j):
             s["nt"] = nt
     else:
         link._count("adr")
-    for k in range(i, j, 5):
-        _answer(link, bytes((0x03, st)))
+    for k in range(i, e, 5):
+        _queue(link, "an", bytes((0x03, st)))
 
 
 def _new_channel(link, s, c, a):
@@ -183,34 +178,30 @@ def _new_channel(link, s, c, a):
             s["m"] |= 1 << idx
     else:
         link._count("param")
-    _answer(link, bytes((0x07, st)))
+    _queue(link, "an", bytes((0x07, st)))
 
 
-def _answer(link, data):
-    # kept in the store: the answer goes out with the next uplink, maybe after a deep sleep
-    an = link._v.get("an", "")
-    if len(an) // 2 + len(data) <= 15:
-        link._v["an"] = an + bytes(data).hex()
+def _queue(link, k, data):
+    # "an": answers kept in the store, so they go out with the next uplink, maybe after a deep sleep; "st": the
+    # sticky ones, repeated until a downlink comes
+    q = link._v.get(k, "")
+    if len(q) // 2 + len(data) <= 15:
+        link._v[k] = q + bytes(data).hex()
 
 
-def _sticky(link, data):
-    st = link._v.get("st", "")
-    if len(st) // 2 + len(data) <= 15:
-        link._v["st"] = st + bytes(data).hex()
-
-
-def _set_time(link, gps_s, frac):
+def _set_time(link, t, f):
     """DeviceTimeAns: the network's GPS time at the end of the uplink that asked; set the RTC, and move the duty
     ledger's and the join back-off's stamps with the clock."""
     from lorawan.link import _EPOCH
 
-    unix_ms = (gps_s + _GPS_UNIX) * 1000 + time.ticks_diff(time.ticks_ms(), link._tx_end) + (frac * 1000) // 256
+    # t: GPS seconds, f: fractions of 1/256 s
+    unix_ms = (t + _GPS_UNIX) * 1000 + time.ticks_diff(time.ticks_ms(), link._tx_end) + (f * 1000) // 256
     old = time.time()
     try:
         import machine
 
-        t = time.gmtime(unix_ms // 1000 - _EPOCH)
-        machine.RTC().datetime((t[0], t[1], t[2], t[6], t[3], t[4], t[5], (unix_ms % 1000) * 1000))
+        g = time.gmtime(unix_ms // 1000 - _EPOCH)
+        machine.RTC().datetime((g[0], g[1], g[2], g[6], g[3], g[4], g[5], (unix_ms % 1000) * 1000))
     except Exception as e:  # noqa: BLE001 - a port without a settable RTC keeps no time of day
         link.node.log("lorawan: RTC not set: %s" % e)
         return

@@ -67,17 +67,13 @@ class Radio:
         self.modem.configure(cfg)
         self._cfg = {"freq_khz": 0, "sf": 7, "bw": "125"}
 
-    def _set(self, freq, dr):
+    def tx(self, frame, freq, dr, p):
+        """Send `frame` with TX power index p; return the ticks_ms at which the transmission ended."""
         c = self._cfg
         c["freq_khz"] = freq
         c["sf"] = eu868.SF[dr]
         c["bw"] = eu868.BW[dr]
-
-    def tx(self, frame, freq, dr, power_index):
-        """Send `frame`; return the ticks_ms at which the transmission ended."""
-        self._set(freq, dr)
-        c = self._cfg
-        p = eu868.output_power(power_index)
+        p = eu868.output_power(p)
         c["output_power"] = p if p < self._max_dbm else self._max_dbm
         self.modem.configure(c)
         del c["output_power"]
@@ -85,8 +81,11 @@ class Radio:
 
     def rx(self, freq, dr, timeout_ms):
         """Listen for a downlink; an RxPacket (bytearray with ticks_ms, snr in dB*4, rssi) or None."""
-        self._set(freq, dr)
-        self.modem.configure(self._cfg)
+        c = self._cfg
+        c["freq_khz"] = freq
+        c["sf"] = eu868.SF[dr]
+        c["bw"] = eu868.BW[dr]
+        self.modem.configure(c)
         return self.modem.recv(timeout_ms)
 
     def sleep(self):

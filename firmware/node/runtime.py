@@ -63,11 +63,6 @@ def _once(name, attr):
     return v
 
 
-def _app(name):
-    # Only the configured role's module is imported: a node never loads the others.
-    return __import__("apps." + name, None, None, ("run",)).run
-
-
 def main():
     wdt = machine.WDT(timeout=_WDT_MS)
     from node.store import Store
@@ -83,7 +78,8 @@ def main():
         _log("citynode boot v=%s board=%s app=%s cause=%d" % (_once("version", "VERSION"), brd.id, cfg["app"], cause))
         node = Node(brd, cfg, st, wdt)
         gc.collect()
-        sleep_ms = int(_app(cfg["app"])(node) * 1000)
+        # only the configured role's module is imported: a node never loads the others
+        sleep_ms = int(__import__("apps." + cfg["app"], None, None, ("run",)).run(node) * 1000)
         if st.get("crashes_in_row"):
             st.set("crashes_in_row", 0, durable=True)
         # Keep the app's period: time spent awake comes off the sleep.

@@ -109,19 +109,16 @@ class Store:
 
     # -- counters
 
-    def _ceil(self, k):
-        return int(self._durable.get(k, 0))
-
     def peek(self, name):
         k = "#" + name
         v = self._data.get(k)
-        return self._ceil(k) if v is None else v
+        return int(self._durable.get(k, 0)) if v is None else v
 
     def next(self, name, reserve=16):
         """The next value of a counter, never returned before, even across power cuts."""
         k = "#" + name
         v = self.peek(name)
-        if v >= self._ceil(k):
+        if v >= int(self._durable.get(k, 0)):
             # Out of reserved values: move the ceiling on flash before the value is used.
             self._durable[k] = str(v + reserve)
             self._dirty_flash = True
@@ -135,7 +132,7 @@ class Store:
         k = "#" + name
         if self.peek(name) < value:
             self._data[k] = value
-            if self._ceil(k) < value:
+            if int(self._durable.get(k, 0)) < value:
                 self._durable[k] = str(value)
                 self._dirty_flash = True
 
@@ -155,7 +152,7 @@ class Store:
 
     def _write_flash(self):
         d = self._durable
-        body = ("{" + ", ".join([json.dumps(k) + ": " + d[k] for k in d]) + "}").encode()
+        body = ("{%s}" % ", ".join([json.dumps(k) + ": " + d[k] for k in d])).encode()
         slot = 1 - self._slot if self._slot >= 0 else 0
         seq = self._seq + 1
         rec = b"CNS1" + seq.to_bytes(4, "little") + len(body).to_bytes(2, "little") + body
