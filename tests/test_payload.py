@@ -51,7 +51,7 @@ while True:
 
 
 def run_lines(mpy, code: str, lines: list[str]) -> list[str]:
-    out = mpy(code, stdin=("\n".join(lines) + "\n").encode()).splitlines()
+    out = mpy(code, stdin=("\n".join(lines) + "\n").encode()).split("\n")[:-1]
     assert len(out) == len(lines), out
     return out
 
