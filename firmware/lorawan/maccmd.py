@@ -89,7 +89,25 @@ def run(link, c, snr):
                 v = 1 if mv <= lo else 254 if mv >= hi else 1 + (mv - lo) * 253 // (hi - lo)
             _queue(link, "an", bytes((0x06, v, m & 0x3F)))
         elif cid == 0x07:  # NewChannelReq
-            _new_channel(link, s, c, a)
+            idx = c[a]
+            f = _freq(c, a + 1)
+            lo = c[a + 4] & 15
+            hi = c[a + 4] >> 4
+            ok_dr = lo <= hi <= eu868.DR_MAX
+            ok_f = f >= 0 and (f == 0 or eu868.band(f) >= 0)
+            if idx < 3 or idx >= 16:
+                ok_dr = ok_f = False
+            st = (2 if ok_dr else 0) | (1 if ok_f else 0)
+            if st == 3:
+                if f == 0:
+                    s["ch"][idx] = 0
+                    s["m"] &= ~(1 << idx)
+                else:
+                    s["ch"][idx] = [f, lo, hi, 0]
+                    s["m"] |= 1 << idx
+            else:
+                link._count("param")
+            _queue(link, "an", bytes((0x07, st)))
         elif cid == 0x08:  # RXTimingSetupReq
             s["rd"] = (c[a] & 15) or 1
             _queue(link, "st", b"\x08")
@@ -157,28 +175,6 @@ def _link_adr(link, s, c, i, e):
         link._count("adr")
     for k in range(i, e, 5):
         _queue(link, "an", bytes((0x03, st)))
-
-
-def _new_channel(link, s, c, a):
-    idx = c[a]
-    f = _freq(c, a + 1)
-    lo = c[a + 4] & 15
-    hi = c[a + 4] >> 4
-    ok_dr = lo <= hi <= eu868.DR_MAX
-    ok_f = f >= 0 and (f == 0 or eu868.band(f) >= 0)
-    if idx < 3 or idx >= 16:
-        ok_dr = ok_f = False
-    st = (2 if ok_dr else 0) | (1 if ok_f else 0)
-    if st == 3:
-        if f == 0:
-            s["ch"][idx] = 0
-            s["m"] &= ~(1 << idx)
-        else:
-            s["ch"][idx] = [f, lo, hi, 0]
-            s["m"] |= 1 << idx
-    else:
-        link._count("param")
-    _queue(link, "an", bytes((0x07, st)))
 
 
 def _queue(link, k, data):

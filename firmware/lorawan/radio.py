@@ -5,7 +5,8 @@
 from lorawan import eu868
 
 
-def make_modem(r):
+def _modem(r):
+    # the modem board.json's radio section describes (the name is the link's own word for it: one name less)
     import lora
     from machine import Pin, SPI
 
@@ -48,7 +49,7 @@ class Radio:
 
     def __init__(self, spec, modem=None):
         self._max_dbm = spec.get("output_power_max_dbm", 14)
-        self.modem = modem if modem is not None else make_modem(spec)
+        self.modem = modem if modem is not None else _modem(spec)
         cfg = {
             "syncword": 0x34,
             "preamble_len": 8,

@@ -138,15 +138,12 @@ class Store:
 
     # -- persistence
 
-    def _rtc_record(self):
-        body = json.dumps(self._data).encode()
-        return b"CNR1" + _sum(body) + body
-
     def _write_rtc(self):
         if self._rtc_file:
             return  # written once, at save()
         try:
-            self._rtc.memory(self._rtc_record())
+            b = json.dumps(self._data).encode()
+            self._rtc.memory(b"CNR1" + _sum(b) + b)
         except (ValueError, AttributeError, OSError):
             self._rtc_file = True  # no RTC memory, or too small: keep the image in flash at save()
 
@@ -169,7 +166,8 @@ class Store:
         self._write_rtc()
         if self._rtc_file:
             with open(self._path + ".rtc", "wb") as f:
-                f.write(self._rtc_record())
+                b = json.dumps(self._data).encode()
+                f.write(b"CNR1" + _sum(b) + b)
 
     def wipe(self):
         import os
