@@ -196,6 +196,7 @@ class SerialBridge:
         self.path: str | None = None
         self.boots = 0
         self.bytes_from_host = 0
+        self.first_rx_at = self.last_rx_at = None  # when the host last talked (tests check concurrency)
         self.plugged = False
         self._lock = threading.RLock()
         self._host_m = self._host_s = None
@@ -481,6 +482,9 @@ class SerialBridge:
             raise
         if not data:
             return
+        now = time.monotonic()
+        self.first_rx_at = self.first_rx_at or now
+        self.last_rx_at = now
         if self.unplug_after_bytes is not None:
             left = self.unplug_after_bytes - self.bytes_from_host
             if len(data) >= left:
