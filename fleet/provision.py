@@ -177,10 +177,16 @@ class NodeLink:
         from citynode.deploy import RawRepl
         from citynode.ports import PortError
 
-        try:
-            self.repl = RawRepl(self.port)
-        except PortError as e:
-            raise ProvisionError(str(e)) from None
+        deadline = time.monotonic() + 2.0
+        while True:
+            try:
+                self.repl = RawRepl(self.port)
+                break
+            except PortError as e:
+                # A port still held for a moment by the previous session (or a monitor closing) gets a retry.
+                if "busy" not in str(e) or time.monotonic() > deadline:
+                    raise ProvisionError(str(e)) from None
+                time.sleep(0.1)
         try:
             self.repl.enter()
         except PortError as e:

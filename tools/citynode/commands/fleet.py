@@ -160,7 +160,7 @@ def cli():
 @user_errors
 def list_cmd(site, role, status, as_json, db):
     """List devices, optionally of one site, role or status."""
-    _, reg = open_fleet(db)
+    _, reg = open_fleet(db, must_exist=True)
     with reg:
         rows = reg.devices(site=site, role=role, status=status)
     if as_json:
