@@ -205,3 +205,16 @@ def test_deploy_refuses_a_board_that_says_it_is_another(boards, bundles):
     assert (b.flash / "board.json").read_text() == json.dumps(spec)  # nothing written
     r = deploy(bundles["v1"], b.path, force=True)
     assert "v=v1" in r.boot_line
+
+
+def test_a_switch_cut_between_remove_and_rename_still_boots_and_is_repaired(boards, bundles):
+    b = boards()
+    r1 = deploy(bundles["v1"], b.path)
+    fw = b.flash / "fw"
+    # On FAT a rename cannot replace a file: the switch removes fw/active first. Cut right there.
+    os.replace(fw / "active", fw / "active.new")
+    lines = boot_lines(b.path, 5)
+    assert lines and "v=v1" in lines[0], lines  # the loader falls back to fw/active.new
+    r2 = deploy(bundles["v2"], b.path)
+    assert r2.slot != r1.slot, "the slot that boots must not be overwritten"
+    assert (fw / "active").read_text().strip() == r2.slot and "v=v2" in r2.boot_line

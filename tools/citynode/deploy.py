@@ -381,7 +381,8 @@ def deploy(
         files = info["files"]
         want_slot = _slot_files(manifest)
         want_root = _root_files(manifest)
-        active = info["active"] if info["active"] in SLOTS else None
+        # The slot that boots now (the loader falls back to fw/active.new if a switch on FAT was cut short).
+        active = next((x for x in (info["active"], info["active_new"]) if x in SLOTS), None)
 
         def slot_state(s):
             return {k[len(f"fw/{s}/") :]: v for k, v in files.items() if k.startswith(f"fw/{s}/")}
