@@ -164,7 +164,9 @@ def join_backoff(days: float = 2.0):
         }
 
 
-def min_heap_kb(lo: int = 48, hi: int = 128, step: int = 8) -> int | None:
+def min_heap_kb(lo: int = 40, hi: int = 128, step: int = 2) -> int | None:
+    """Going down from `hi` in `step` KB: the last heap size before the first that fails."""
+
     def runs(kb):
         with tempfile.TemporaryDirectory() as d:
             b, radio = _board(d, config={"interval_s": 900}, heap_kb=kb)
