@@ -240,7 +240,7 @@ def _bid():
     except (OSError, ValueError, AttributeError):
         return None
 _o = {}
-for _s in ('fw/a', 'fw/b'):
+for _s in _D:
     _walk(_s, _o)
 for _p in ('main.py', 'board.json', 'main.py.new', 'board.json.new'):
     _o[_p] = _h(_p)
@@ -254,7 +254,7 @@ except OSError:
 print(json.dumps({'files': _o, 'active': _r('fw/active'), 'active_new': _r('fw/active.new'), 'lib': sorted(_lib),
   'mpy': getattr(sys.implementation, '_mpy', 0), 'version': sys.version, 'platform': sys.platform, 'emulated': _emu,
   'board': _bid()}))
-del _h, _walk, _r, _o, _lib, _emu, _bid
+del _h, _walk, _r, _o, _lib, _emu, _bid, _D
 """
 
 _HELPERS = r"""
@@ -371,7 +371,7 @@ def deploy(
     repl = RawRepl(port)
     try:
         repl.enter(connect_timeout)
-        info = repl.eval_json(_PROBE)
+        info = repl.eval_json("_D = ('fw/a', 'fw/b')\n" + _PROBE)
         _check_compat(manifest, info)
         if info.get("board") and info["board"] != manifest["board"] and not force:
             raise DeployError(
@@ -447,7 +447,7 @@ def deploy(
             flush()
             # Read back and check before anything points at the new files.
             prog(total, total, "verifying")
-            after = repl.eval_json(_PROBE)["files"]
+            after = repl.eval_json(f"_D = ('fw/{target}',)\n" + _PROBE)["files"]
             bad = [rel for rel, h in want_slot.items() if after.get(f"fw/{target}/{rel}") != h]
             bad += [k for k in root_send if after.get(k + ".new") != want_root[k]]
             bad += [
