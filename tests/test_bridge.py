@@ -159,3 +159,49 @@ def test_bridge_death_kills_the_interpreter(tmp_path):
         if p.poll() is None:
             p.kill()
             p.wait()
+
+
+def test_serve_cli_unplug_and_replug_by_signal(tmp_path):
+    import signal
+
+    env = dict(os.environ, CITYNODE_EMULATED_PORTS=str(tmp_path / "reg"))
+    link = tmp_path / "ttyEMU"
+    p = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "citynode",
+            "emulator",
+            "serve",
+            "--flash-dir",
+            str(tmp_path / "f"),
+            "--link",
+            str(link),
+            "--serial",
+            "emu-sig",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
+    try:
+        assert p.stdout.readline().split() == [str(link), "emu-sig"]
+        assert mpr(str(link), "exec", "print(3)").strip() == "3"
+        p.send_signal(signal.SIGUSR1)
+        t0 = time.monotonic()
+        while link.exists() and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        assert not link.exists()
+        p.send_signal(signal.SIGUSR2)
+        while not link.exists() and time.monotonic() - t0 < 5:
+            time.sleep(0.05)
+        assert mpr(str(link), "exec", "print(4)").strip() == "4"
+    finally:
+        p.terminate()
+        try:
+            p.wait(10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0
