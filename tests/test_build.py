@@ -44,7 +44,7 @@ def test_bundle_runs_under_micropython_with_only_its_own_modules(tmp_path, mpy):
         p.relative_to(out / "fw").with_suffix("").as_posix().replace("/", ".").removesuffix(".__init__")
         for p in (out / "fw").rglob("*.mpy")
     ]
-    code = "import sys\nsys.path[:] = [%r, '.frozen']\n" % str(out / "fw")
+    code = f"import sys\nsys.path[:] = [{str(out / 'fw')!r}, '.frozen']\n"
     code += "".join(f"import {m}\n" for m in sorted(mods))
     code += "print('ok')\n"
     assert mpy(code, firmware_dir=out / "fw").strip().endswith("ok")
