@@ -374,3 +374,26 @@ def test_node_loads_only_its_role_and_stays_small(mpy):
     assert hexed == "03"
     assert mods == "['payload', 'payload_parking']"
     assert used < 24000  # source-compiled on the 64-bit port; about half of it on a 32-bit board from .mpy
+
+
+def test_readme_size_table_matches_the_codec():
+    from fleet import payloads_compare as C
+
+    readme = (REPO_ROOT / "README.md").read_text()
+    section = readme[readme.index("## Payloads") :]
+    section = section[: section.index("\n## ")]
+    rows = {(r["role"], r["message"]): r for r in C.rows()}
+    for role, label in [
+        ("classair", "ClassAir periodic"),
+        ("bin", "bin periodic"),
+        ("sonometer", "sonometer periodic"),
+        ("greenhouse", "greenhouse periodic"),
+    ]:
+        r = rows[(role, "periodic")]
+        assert f"| **{r['cbor']} B** | {r['worst']} B" in section.split(label, 1)[1].split("\n", 1)[0], role
+        assert f"| {r['lpp']} B | {r['json']} B |" in section.split(label, 1)[1].split("\n", 1)[0], role
+    r = rows[("parking", "event")]
+    assert (
+        f"| **{r['cbor']} B** | {r['worst']} B"
+        in section.split("parking state change", 1)[1].split("\n", 1)[0]
+    )
