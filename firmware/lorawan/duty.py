@@ -32,19 +32,6 @@ def _entries(store, t):
     return out
 
 
-def _put(store, v):
-    if not v:
-        store.set("lw.dc", [])
-        return
-    base = v[1]
-    raw = [base]
-    for i in range(0, len(v), 3):
-        raw.append(v[i])
-        raw.append(v[i + 1] - base)
-        raw.append(v[i + 2])
-    store.set("lw.dc", raw)
-
-
 def wait_s(store, band, ms, t, a=0):
     """Seconds to wait before `ms` of airtime may start on sub-band `band` at time `t` (0 = now).
     `a` is the network's aggregated duty-cycle exponent (airtime <= 1/2^a of any hour, over all bands)."""
@@ -82,15 +69,23 @@ def record(store, band, ms, t):
     # a transmission ending in the same _MERGE_S-second slot as the band's last entry joins it (airtime summed,
     # stamped with the later end): it counts up to _MERGE_S s longer than it needs to, never shorter, and the
     # ledger stays small (at most _HOUR / _MERGE_S + 1 entries per sub-band, whatever the app does)
+    new = True
     for i in range(len(led) - 3, -1, -3):
         if led[i] == band:
             if t // _MERGE_S == led[i + 1] // _MERGE_S:
                 led[i + 1] = t
                 led[i + 2] += ms
-                _put(store, led)
-                return
+                new = False
             break
-    led.append(band)
-    led.append(t)
-    led.append(ms)
-    _put(store, led)
+    if new:
+        led.append(band)
+        led.append(t)
+        led.append(ms)
+    # stored as [base, band, t_end - base, ms, ...] (small numbers: a compact RTC image)
+    base = led[1]
+    raw = [base]
+    for i in range(0, len(led), 3):
+        raw.append(led[i])
+        raw.append(led[i + 1] - base)
+        raw.append(led[i + 2])
+    store.set("lw.dc", raw)

@@ -53,7 +53,52 @@ def run(link, c, snr):
             j = i
             while j + 5 <= n and c[j] == 0x03:
                 j += 5
-            _link_adr(link, s, c, i, j)
+            # a contiguous block of LinkADRReq, applied as one (all or nothing); one answer per request
+            chans = s["ch"]
+            mask = s["m"]
+            ok_ch = True
+            for k in range(i, j, 5):
+                cntl = (c[k + 4] >> 4) & 7
+                if cntl == 0:
+                    mask = c[k + 2] | (c[k + 3] << 8)
+                elif cntl == 6:
+                    mask = 0
+                    for b in range(16):
+                        if chans[b]:
+                            mask |= 1 << b
+                else:
+                    ok_ch = False
+            if ok_ch:
+                if mask == 0:
+                    ok_ch = False
+                for b in range(16):
+                    if (mask >> b) & 1 and not chans[b]:
+                        ok_ch = False
+            last = j - 5
+            dr = c[last + 1] >> 4
+            pw = c[last + 1] & 15
+            nt = c[last + 4] & 15
+            m = mask if ok_ch else s["m"]
+            ok_dr = dr == 15
+            if dr <= eu868.DR_MAX:
+                for b in range(16):
+                    if (m >> b) & 1 and chans[b] and chans[b][1] <= dr <= chans[b][2]:
+                        ok_dr = True
+            ok_pw = pw == 15 or pw <= eu868.TXPOWER_MAX_INDEX
+            st = (4 if ok_pw else 0) | (2 if ok_dr else 0) | (1 if ok_ch else 0)
+            if st == 7:
+                s["m"] = mask
+                if s.get("adr", 1):
+                    if dr != 15:
+                        s["dr"] = dr
+                    if pw != 15:
+                        s["pw"] = pw
+                if nt:
+                    s["nt"] = nt
+            else:
+                link._count("adr")
+            for k in range(i, j, 5):
+                _queue(link, "an", bytes((0x03, st)))
             i = j
             continue
         if cid == 0x02:  # LinkCheckAns
@@ -126,55 +171,6 @@ def run(link, c, snr):
             _set_time(link, secs, c[a + 4])
         # 0x09 TxParamSetupReq is not used in EU868: skipped without an answer
         i = a + ln
-
-
-def _link_adr(link, s, c, i, e):
-    """A contiguous block of LinkADRReq, applied as one (all or nothing); one answer per request."""
-    chans = s["ch"]
-    mask = s["m"]
-    ok_ch = True
-    for k in range(i, e, 5):
-        cntl = (c[k + 4] >> 4) & 7
-        if cntl == 0:
-            mask = c[k + 2] | (c[k + 3] << 8)
-        elif cntl == 6:
-            mask = 0
-            for b in range(16):
-                if chans[b]:
-                    mask |= 1 << b
-        else:
-            ok_ch = False
-    if ok_ch:
-        if mask == 0:
-            ok_ch = False
-        for b in range(16):
-            if (mask >> b) & 1 and not chans[b]:
-                ok_ch = False
-    last = e - 5
-    dr = c[last + 1] >> 4
-    pw = c[last + 1] & 15
-    nt = c[last + 4] & 15
-    m = mask if ok_ch else s["m"]
-    ok_dr = dr == 15
-    if dr <= eu868.DR_MAX:
-        for b in range(16):
-            if (m >> b) & 1 and chans[b] and chans[b][1] <= dr <= chans[b][2]:
-                ok_dr = True
-    ok_pw = pw == 15 or pw <= eu868.TXPOWER_MAX_INDEX
-    st = (4 if ok_pw else 0) | (2 if ok_dr else 0) | (1 if ok_ch else 0)
-    if st == 7:
-        s["m"] = mask
-        if s.get("adr", 1):
-            if dr != 15:
-                s["dr"] = dr
-            if pw != 15:
-                s["pw"] = pw
-        if nt:
-            s["nt"] = nt
-    else:
-        link._count("adr")
-    for k in range(i, e, 5):
-        _queue(link, "an", bytes((0x03, st)))
 
 
 def _queue(link, k, data):

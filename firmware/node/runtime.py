@@ -51,18 +51,6 @@ def _log(msg):
     print("[%d] %s" % (time.ticks_ms(), msg))
 
 
-def _once(name, attr):
-    # a module needed once per wake (config reader, version string): use it, then let its code go
-    m = __import__("node." + name, None, None, (attr,))
-    v = getattr(m, attr)
-    del sys.modules["node." + name]
-    try:
-        delattr(sys.modules["node"], name)
-    except AttributeError:
-        pass
-    return v
-
-
 def main():
     wdt = machine.WDT(timeout=_WDT_MS)
     from node.store import Store
@@ -73,9 +61,16 @@ def main():
     if cause == machine.WDT_RESET:
         st.set("wdt_resets", st.get("wdt_resets", 0) + 1, durable=True)
     try:
-        cfg = _once("config", "load")()
+        from node import config, version
+
+        cfg = config.load()
+        v = version.VERSION
+        # needed once per wake (config reader, version string): their code goes now
+        del config, version, sys.modules["node.config"], sys.modules["node.version"]
+        for k in ("config", "version"):
+            delattr(sys.modules["node"], k)
         brd = load_board()
-        _log("citynode boot v=%s board=%s app=%s cause=%d" % (_once("version", "VERSION"), brd.id, cfg["app"], cause))
+        _log("citynode boot v=%s board=%s app=%s cause=%d" % (v, brd.id, cfg["app"], cause))
         node = Node(brd, cfg, st, wdt)
         gc.collect()
         # only the configured role's module is imported: a node never loads the others
