@@ -155,6 +155,8 @@ def test_cli_port_errors(boards):
     assert r.returncode == 2 and "2 boards attached" in r.stderr and "id:emu-1" in r.stderr
     r = run_cli("deploy", "-b", BOARD, "-a", "counter", "--port", "id:emu-9")
     assert r.returncode == 2 and "no port with USB serial 'emu-9'" in r.stderr
+    r = run_cli("deploy", "-b", BOARD, "-a", "counter", "--port", "id:emu-9", "--wait", "1")
+    assert r.returncode == 2 and "waiting up to 1 s" in r.stderr and "(waited 1 s)" in r.stderr
 
 
 def test_all_ports_four_boards_at_once(boards, bundles):

@@ -44,7 +44,15 @@ def _bundle(board, app, bundle_dir):
 )
 @click.option("--no-mip", is_flag=True, help="Do not install missing micropython-lib packages.")
 @click.option("--force", is_flag=True, help="Deploy even if the board says (board.json) it is another board.")
-def cli(board, app, port, all_ports, bundle_dir, no_mip, force):
+@click.option(
+    "--wait",
+    "wait_s",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Wait this long for the port to appear (30 after flashing an ESP32-S3 on native USB: it re-enumerates).",
+)
+def cli(board, app, port, all_ports, bundle_dir, no_mip, force, wait_s):
     """Put the bundle on the board: only changed files, verified, switched atomically, then wait for its boot line."""
     from rich.console import Console
 
@@ -74,14 +82,14 @@ def cli(board, app, port, all_ports, bundle_dir, no_mip, force):
         print_results(results, "deploy", console=console)
         sys.exit(1 if any_failed(results) else 0)
     try:
-        # A board picked by USB serial may be re-enumerating (an ESP32-S3 just flashed or reset): wait for it.
+        # A board may be re-enumerating (an ESP32-S3 just flashed or reset): --wait waits for it.
         dev = ports.resolve_port(
             port,
             board=board_id,
             interactive=True,
-            wait_s=ports.REENUMERATE_TIMEOUT_S if port.startswith("id:") else 0,
+            wait_s=wait_s,
             on_wait=lambda msg: click.echo(
-                f"waiting up to 30 s for the board to (re)appear: {msg}", err=True
+                f"waiting up to {wait_s:.0f} s for the board to appear: {msg}", err=True
             ),
         )
     except ports.PortError as e:
