@@ -24,7 +24,9 @@ MPREMOTE = shutil.which("mpremote") or str(Path(sys.executable).with_name("mprem
 
 
 class _Served:
-    """Boards served by a separate `citynode emulator serve` process, as real boards are separate hardware."""
+    """Boards served by a separate `citynode emulator serve` process, as real boards are separate hardware.
+
+    Deep sleeps last up to 60 s, so idle boards do not wake and load the CPU during the measurements."""
 
     def __init__(self, tmp: Path, n: int):
         self.proc = subprocess.Popen(
@@ -39,7 +41,7 @@ class _Served:
                 "--flash-dir",
                 str(tmp / "f"),
                 "--max-sleep",
-                "1",
+                "60",
             ],
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,
