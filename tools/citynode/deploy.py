@@ -105,7 +105,7 @@ class RawRepl:
         deadline = time.monotonic() + timeout
         while True:
             self._write(b"\r\x03\x03")
-            self.drain(0.1)
+            self.drain(0.01)  # what is already there; the banner is searched for, not expected first
             self._write(b"\r\x01")
             try:
                 self.read_until(
