@@ -39,3 +39,53 @@ def test_monitor_reconnects_after_the_port_comes_back(tmp_path, monkeypatch):
             mon.kill()
             mon.wait()
         b.close()
+
+
+def test_monitor_until_a_line_and_errors(tmp_path, monkeypatch):
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text("import machine\nprint('node says hi')\nmachine.deepsleep(60000)\n")
+    monkeypatch.setenv("CITYNODE_EMULATED_PORTS", str(tmp_path / "reg"))
+    b = SerialBridge("heltec-wifi-lora32-v3", flash_dir=flash, serial_number="emu-until", max_sleep_s=0.3)
+    try:
+        b.start()
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "citynode",
+                "monitor",
+                "-p",
+                "id:emu-until",
+                "--until",
+                "says hi",
+                "--for",
+                "10",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=os.environ,
+        )
+        assert r.returncode == 0 and "node says hi" in r.stdout
+        r = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "citynode",
+                "monitor",
+                "-p",
+                "id:emu-until",
+                "--until",
+                "never",
+                "--for",
+                "1",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=os.environ,
+        )
+        assert r.returncode == 2 and "no line containing 'never' within 1.0 s" in r.stderr
+    finally:
+        b.close()
