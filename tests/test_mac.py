@@ -759,7 +759,7 @@ def test_dl_channel_moves_rx1_and_new_channel_adds_an_uplink_channel(tmp_path):
     net.before = before
     run_node(
         """
-        for i in range(30):
+        for i in range(100):
             node.link.send(1, b"a")
             wake(600000)
         res(node.link.status())
@@ -771,7 +771,10 @@ def test_dl_channel_moves_rx1_and_new_channel_adds_an_uplink_channel(tmp_path):
     answers = {m["name"]: m for u in ups for m in (u.get("mac") or [])}
     assert answers["DlChannel"]["freq_ok"] and answers["DlChannel"]["uplink_freq_exists"]
     assert answers["NewChannel"]["freq_ok"] and answers["NewChannel"]["dr_range_ok"]
+    # the server knows the channel was taken, so its ADR masks will keep it enabled
+    assert net.server.session(DEV_EUI)["extra_channels"] == {"9": 868_900_000}
     later = _data_ups(net)[3:]
+    # the node picks among 9 channels at random: 97 uplinks miss channel 9 with p = (8/9)**97 ~ 1e-5
     assert any(u["freq"] == 868_900_000 for u in later)  # the new channel is used
     # RX1 after an uplink on channel 0 now listens on 869.1 MHz
     for u in later:

@@ -271,6 +271,28 @@ def test_adr_raises_data_rate_then_lowers_power():
     assert d.open(dls[-1])[2]["LinkADR"]["tx_power"] == 0
 
 
+def _new_channel_ans(ok: bool) -> bytes:
+    return maccommands.encode([MacCommand("NewChannel", {"freq_ok": ok, "dr_range_ok": ok})], uplink=True)
+
+
+@pytest.mark.parametrize("accepted", [True, False])
+def test_adr_mask_keeps_a_channel_the_node_took(accepted):
+    ns = NetworkServer(seed=3, adr_history=5)
+    ns.register(DEV, JOIN, KEY)
+    d = Device(ns)
+    d.join(dr=0)
+    ns.request_mac(
+        DEV, MacCommand("NewChannel", {"ch_index": 9, "freq": 868_900_000, "min_dr": 0, "max_dr": 5})
+    )
+    dl = d.send(payload=b"a", dr=0)
+    assert "NewChannel" in d.open(dl)[2]
+    d.send(fopts=_new_channel_ans(accepted), dr=0)
+    dls = [d.send(payload=b"a", adr=True, dr=0, receptions=[("gw0", -80.0, 10.0)]) for _ in range(5)]
+    mask = d.open(dls[-1])[2]["LinkADR"]["ch_mask"]
+    # a mask without the added channel would switch it off again behind the node's back
+    assert mask == (0x2FF if accepted else 0xFF)
+
+
 def test_adr_ack_req_gets_a_downlink(ns):
     d = Device(ns)
     d.join()

@@ -506,7 +506,16 @@ class NetworkServer:
                 sess["snrs"] = []
             elif c.name == "DevStatus":
                 dev["status"] = {"t": round(t_us / 1e6, 6), **c.fields}
-            elif c.name in ("RXParamSetup", "NewChannel", "DlChannel"):
+            elif c.name == "NewChannel" and sess.get("new_channels_sent"):
+                # answers come in the order of the requests of the last downlink
+                idx, freq = sess["new_channels_sent"].pop(0)
+                if c.fields["freq_ok"] and c.fields["dr_range_ok"]:
+                    extra = sess.setdefault("extra_channels", {})
+                    if freq:
+                        extra[str(idx)] = freq
+                    else:
+                        extra.pop(str(idx), None)
+            if c.name in ("RXParamSetup", "NewChannel", "DlChannel"):
                 answers_seen = sess.setdefault("mac_answers", [])
                 answers_seen.append({"name": c.name, **c.fields})
                 del answers_seen[:-16]
@@ -539,10 +548,13 @@ class NetworkServer:
         if (new_dr, power) == (dr, sess["tx_power"]):
             return
         n_ch = len(region.DEFAULT_CHANNELS_HZ) + len(region.CFLIST_CHANNELS_HZ)
+        mask = (1 << n_ch) - 1
+        for idx in sess.get("extra_channels", {}):  # channels added by NewChannelReq stay enabled
+            mask |= 1 << int(idx)
         fields = {
             "dr": new_dr,
             "tx_power": power,
-            "ch_mask": (1 << n_ch) - 1,
+            "ch_mask": mask,
             "ch_mask_cntl": 0,
             "nb_trans": sess.get("nb_trans", 1),
         }
@@ -574,6 +586,10 @@ class NetworkServer:
             sent += 1
         dev["mac_queue"] = [{"name": c.name, "fields": c.fields} for c in cmds[sent:] if c not in answers]
         cmds = cmds[:sent]
+        # the node answers this downlink's NewChannelReqs in its next uplink, in this order
+        sess["new_channels_sent"] = [
+            [c.fields["ch_index"], c.fields["freq"]] for c in cmds if c.name == "NewChannel"
+        ]
         item = None
         fopts = b""
         if (
