@@ -6,6 +6,8 @@ import os
 import subprocess
 import sys
 
+from fleet.payloads import decode_uplink
+
 BOARD = "heltec-wifi-lora32-v3"
 
 
@@ -48,3 +50,19 @@ def test_bundle_runs_under_micropython_with_only_its_own_modules(tmp_path, mpy):
     code += "".join(f"import {m}\n" for m in sorted(mods))
     code += "print('ok')\n"
     assert mpy(code, firmware_dir=out / "fw").strip().endswith("ok")
+
+
+def test_classair_bundle_carries_its_payload_table_and_encodes(tmp_path, mpy):
+    # payload.py loads its role's table by name (__import__("payload_" + role)): the bundle must carry that one
+    # table, and no other role's, or every uplink of a deployed node fails.
+    out = tmp_path / "b"
+    assert run_cli("build", "-b", BOARD, "-a", "classair", "-o", str(out)).returncode == 0
+    tables = sorted(p.name for p in (out / "fw").glob("payload_*.mpy"))
+    assert tables == ["payload_classair.mpy"]
+    code = f"import sys\nsys.path[:] = [{str(out / 'fw')!r}, '.frozen']\n"
+    code += "import payload\n"
+    code += "v = {'co2_ppm': 1127, 'temp_c': 21.4, 'rh_pct': 45.5, 'led': 'green', 'flags': 0}\n"
+    code += "print(payload.encode_uplink('classair', 'periodic', v).hex())\n"
+    got = bytes.fromhex(mpy(code, firmware_dir=out / "fw").strip().splitlines()[-1])
+    d = decode_uplink(10, got, role="classair")
+    assert (d.message, d.data["co2_ppm"], d.data["led"]) == ("periodic", 1127, "green")

@@ -211,6 +211,18 @@ def _imports(tree: ast.AST, modname: str, is_pkg: bool, skip_funcs: set[str]) ->
                 ):
                     # __import__("pkg." + name): any module of pkg may be loaded (apps: only the role's, a root)
                     out.append("*" + child.args[0].left.value[:-1])
+                elif (
+                    isinstance(child, ast.Call)
+                    and isinstance(child.func, (ast.Name, ast.Attribute))
+                    and getattr(child.func, "id", getattr(child.func, "attr", ""))
+                    in ("__import__", "import_module")
+                    and child.args
+                    and isinstance(child.args[0], ast.BinOp)
+                    and isinstance(child.args[0].left, ast.Constant)
+                    and isinstance(child.args[0].left.value, str)
+                ):
+                    # __import__("payload_" + role): the role's own module of that family (payload_classair)
+                    out.append("+" + child.args[0].left.value)
             visit(child, skip)
 
     visit(tree)
@@ -274,6 +286,9 @@ def resolve_modules(app: str, board: dict, fw: Path = FIRMWARE_DIR) -> tuple[lis
                     for p in sorted((fw / pkg).rglob("*.py"))
                     if "__pycache__" not in p.parts
                 ]
+            continue
+        if name.startswith("+"):
+            todo.append(name[1:] + app)
             continue
         member = name.startswith("?")
         name = name.lstrip("?")
