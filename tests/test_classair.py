@@ -165,7 +165,7 @@ def test_schedule_in_paris_time_with_summer_time(mpy):
 
 def test_level_with_hysteresis_pure(mpy):
     code = """
-import apps.classair as ca
+import apps.classair_wake as ca
 cur = 0
 out = []
 for v in [500, 800, 701, 700, 699, 650, 600, 590, 900]:

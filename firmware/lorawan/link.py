@@ -24,8 +24,7 @@ _FCNT_MAX = const(0xFFFFFFFF)
 _CID_LINKCHECK = const(0x02)
 _CID_DEVTIME = const(0x0D)
 
-# unix seconds of the port's time.time() zero (0 where the epoch is 1970, 946684800 where it is 2000)
-_EPOCH = 946684800 if time.gmtime(0)[0] == 2000 else 0
+from lorawan.clock import EPOCH as _EPOCH
 
 
 def _drop(name):
