@@ -188,45 +188,34 @@ def _imports(tree: ast.AST, modname: str, is_pkg: bool, skip_funcs: set[str]) ->
                     out.append(base)
                     # `from pkg import mod` imports a module only when pkg is a package: marked, checked later.
                     out.extend(f"?{base}.{a.name}" for a in child.names if a.name != "*")
-                elif (
-                    isinstance(child, ast.Call)
-                    and isinstance(child.func, (ast.Name, ast.Attribute))
-                    and getattr(child.func, "id", getattr(child.func, "attr", ""))
-                    in ("__import__", "import_module")
-                    and child.args
-                    and isinstance(child.args[0], ast.Constant)
-                    and isinstance(child.args[0].value, str)
-                ):
-                    out.append(child.args[0].value)
-                elif (
-                    isinstance(child, ast.Call)
-                    and isinstance(child.func, (ast.Name, ast.Attribute))
-                    and getattr(child.func, "id", getattr(child.func, "attr", ""))
-                    in ("__import__", "import_module")
-                    and child.args
-                    and isinstance(child.args[0], ast.BinOp)
-                    and isinstance(child.args[0].left, ast.Constant)
-                    and isinstance(child.args[0].left.value, str)
-                    and child.args[0].left.value.endswith(".")
-                ):
-                    # __import__("pkg." + name): any module of pkg may be loaded (apps: only the role's, a root)
-                    out.append("*" + child.args[0].left.value[:-1])
-                elif (
-                    isinstance(child, ast.Call)
-                    and isinstance(child.func, (ast.Name, ast.Attribute))
-                    and getattr(child.func, "id", getattr(child.func, "attr", ""))
-                    in ("__import__", "import_module")
-                    and child.args
-                    and isinstance(child.args[0], ast.BinOp)
-                    and isinstance(child.args[0].left, ast.Constant)
-                    and isinstance(child.args[0].left.value, str)
-                ):
-                    # __import__("payload_" + role): the role's own module of that family (payload_classair)
-                    out.append("+" + child.args[0].left.value)
+                elif (arg := _dynamic_import_arg(child)) is not None:
+                    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                        out.append(arg.value)
+                    elif (
+                        isinstance(arg, ast.BinOp)
+                        and isinstance(arg.left, ast.Constant)
+                        and isinstance(arg.left.value, str)
+                    ):
+                        prefix = arg.left.value
+                        # __import__("pkg." + name): any module of pkg may be loaded (apps: only the role's, a
+                        # root); __import__("payload_" + role): the role's own module of that family
+                        out.append("*" + prefix[:-1] if prefix.endswith(".") else "+" + prefix)
             visit(child, skip)
 
     visit(tree)
     return out
+
+
+def _dynamic_import_arg(node: ast.AST) -> ast.AST | None:
+    """The first argument of an `__import__(...)` or `import_module(...)` call, else None."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, (ast.Name, ast.Attribute))
+        and getattr(node.func, "id", getattr(node.func, "attr", "")) in ("__import__", "import_module")
+        and node.args
+    ):
+        return node.args[0]
+    return None
 
 
 def _uses_attribute(tree: ast.AST, attr: str) -> bool:
