@@ -149,11 +149,11 @@ def _school_morning_in(make_board, heap_kb, mode):
 
 @pytest.mark.parametrize("mode", ["inprocess", "process"])
 def test_whole_node_within_todays_80_kb_heap(make_board, mode):
-    # today's figure (78 KB, bench/classair.py) with 2 KB of margin: a change that makes the node hungrier fails here
+    # today's figure (76-78 KB, bench/classair.py) with 2 KB of margin: a change that makes the node hungrier fails here
     _school_morning_in(make_board, 80, mode)
 
 
-@pytest.mark.xfail(strict=True, reason="the ClassAir node with LoRaWAN needs 78 KB of emulator heap today")
+@pytest.mark.xfail(strict=True, reason="the ClassAir node with LoRaWAN needs 76-78 KB of emulator heap today")
 def test_whole_node_within_64_kb_heap(make_board):
     _school_morning_in(make_board, 64, "inprocess")
 

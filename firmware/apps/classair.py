@@ -31,6 +31,10 @@ DEFAULTS = {
 }
 
 
+# the payload encoder and what it loads: dropped whenever the radio is about to need the heap
+ENCODER = ("payload", "payload_classair", "cbor")
+
+
 def _get(node, key):
     return node.setting(key, DEFAULTS[key])
 
@@ -75,7 +79,7 @@ def run(node):
 
         downlink(node, payload, dl)
         del payload
-        _unload("apps.classair_cfg", "payload", "payload_classair", "cbor")
+        _unload("apps.classair_cfg", *ENCODER)
     if st.get("reboot"):
         import machine
 

@@ -2,7 +2,8 @@
 # Loaded by apps.classair for that part of the wake and dropped before the radio needs the heap.
 import time
 from micropython import const
-from apps.classair import _get, _unload
+from apps.classair import ENCODER, _get, _unload
+from lorawan import clock  # the network's time and the session, read from the store without loading the MAC
 
 _OFF = const(0)
 _GREEN = const(1)
@@ -29,13 +30,6 @@ def level_for(co2, current, red, orange, hyst):
     return min(current, lo)
 
 
-def link_time(node):
-    # the network's time without loading the MAC: its code comes in only when the uplink goes
-    from lorawan.clock import now
-
-    return now(node.store)
-
-
 def _encode(kind, values, confirmed=False):
     import payload
 
@@ -43,14 +37,14 @@ def _encode(kind, values, confirmed=False):
         return payload.fport("classair", kind), payload.encode_uplink("classair", kind, values), confirmed, kind
     finally:
         # the encoder (~15 KB with cbor and the role's table) is not needed while the radio is
-        _unload("payload", "payload_classair", "cbor")
+        _unload(*ENCODER)
 
 
 def wake(node):
     """Seconds to sleep (a quiet-hours wake: nothing to send), or the uplink: (fport, data, confirmed, kind)."""
     st = node.store
     if not _get(node, "idle_interval_s"):
-        now = link_time(node)
+        now = clock.now(st)
         if now is not None:
             from apps.classair_time import active as is_active, next_wake, utc_offset_s
 
@@ -65,10 +59,8 @@ def wake(node):
 
     reading = measure(node)  # first: the sensor code is dropped before the link is loaded
     _unload("apps.classair_sensor")
-    now = link_time(node)
-    from lorawan.clock import joined
-
-    joined = joined(node.store)
+    now = clock.now(st)
+    joined = clock.joined(st)
     active = True
     if now is not None:
         from apps.classair_time import active as is_active, utc_offset_s

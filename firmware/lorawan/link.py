@@ -13,6 +13,7 @@ import sys
 import time
 from micropython import const
 from lorawan import eu868, crypto, duty
+from lorawan.clock import EPOCH as _EPOCH
 
 _DC_WAIT_MAX_S = const(30)
 _CONF_TRIES = const(3)  # a confirmed uplink goes at least this many times (NbTrans may ask for more)
@@ -23,8 +24,6 @@ _LINKCHECK_EVERY = const(96)
 _FCNT_MAX = const(0xFFFFFFFF)
 _CID_LINKCHECK = const(0x02)
 _CID_DEVTIME = const(0x0D)
-
-from lorawan.clock import EPOCH as _EPOCH
 
 
 def _drop(name):
