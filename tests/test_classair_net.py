@@ -147,6 +147,38 @@ def _school_morning_in(make_board, heap_kb, mode):
     assert len([u for u in uplinks(b) if u["fields"]]) >= 18
 
 
+def test_commands_by_downlink_status_reboot_and_rejoin(make_board):
+    b, radio = net_board(make_board, start=IN_CLASS)
+    b.world.set("co2_ppm", 600.0)
+    b.run(wakes=3)  # join (the status goes on the next wake), then periodic uplinks
+
+    def frames(kind):
+        return [
+            e for e in b.events if e["type"] == "lora_frame" and e.get("frame") == kind and e.get("mic_ok")
+        ]
+
+    def boots():
+        return [e["line"] for e in b.events if e["type"] == "log" and "citynode boot" in e["line"]]
+
+    status = len([u for u in uplinks(b) if u["fport"] == 12])
+    radio.server.enqueue(DEMO_DEV_EUI, 15, encode_downlink(command="status"))
+    b.run(wakes=2)  # heard after the next uplink; the status goes on the wake after
+    assert len([u for u in uplinks(b) if u["fport"] == 12]) == status + 1
+
+    n = len(boots())
+    radio.server.enqueue(DEMO_DEV_EUI, 15, encode_downlink(command="reboot"))
+    b.run(wakes=2)
+    assert any("cause=2" in ln or "cause=5" in ln for ln in boots()[n:])  # a reset, not a timer wake
+
+    joins = len(frames("join_request"))
+    radio.server.enqueue(DEMO_DEV_EUI, 15, encode_downlink(command="rejoin"))
+    b.run(wakes=3)
+    assert len(frames("join_request")) == joins + 1
+    assert any("link lost (the network asked)" in e["line"] for e in b.events if e["type"] == "log")
+    last = uplinks(b)[-1]
+    assert last["fport"] in (10, 12) and not b.halted  # the new session carries the readings on
+
+
 @pytest.mark.parametrize("mode", ["inprocess", "process"])
 def test_whole_node_within_todays_80_kb_heap(make_board, mode):
     # today's figure (76-78 KB, bench/classair.py) with 2 KB of margin: a change that makes the node hungrier fails here

@@ -58,7 +58,8 @@ def run(node):
     from apps.classair_wake import wake
 
     up = wake(node)
-    _unload("apps.classair_wake")
+    del wake  # the function holds its module: drop both
+    _unload("apps.classair_wake", "node.board_hw", "node.version")
     if type(up) is int:
         return up
     port, data, confirmed, kind = up
@@ -73,6 +74,7 @@ def run(node):
     else:
         node.log("classair: %s uplink %d B" % (kind, len(data)))
     del data, up
+    node.release_link()  # the rest of the wake fits beside the app alone
     if dl:
         import payload
         from apps.classair_cfg import downlink
@@ -86,7 +88,9 @@ def run(node):
         st.delete("reboot")
         st.save()
         machine.reset()
-    now = node.link.time()
+    from lorawan import clock
+
+    now = clock.now(st)
     if now is None:
         return _get(node, "interval_s")
     from apps.classair_time import next_wake

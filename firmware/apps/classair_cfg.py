@@ -48,6 +48,8 @@ def downlink(node, payload, dl):
                 st.set("st.due", 1)
             elif v == "reboot":
                 st.set("reboot", 1)
+            elif v == "rejoin":
+                node.link.rejoin("the network asked")
         elif k == "frc_ppm":
             st.set("s.frc", v, durable=True)
         elif k in DEFAULTS:

@@ -120,7 +120,7 @@ class Link:
             o = o[: maccmd.whole(o[:k], k)]  # answers are 1..2 bytes, requests 1
         fcnt = self.store.next("lw.fup", 16) - s["fb"]
         if fcnt > _FCNT_MAX:
-            self._lost("fcnt")
+            self.rejoin("fcnt")
             return None
         b = self._frame(confirmed, fcnt, o, fport, payload)
         an, ad = v.get("an"), v.get("ad")
@@ -180,7 +180,8 @@ class Link:
             self.store.set("lw.s", s, durable=True)
         self.store.set("lw.v", self._v)
 
-    def _lost(self, k):
+    def rejoin(self, k):
+        """Forget the session (the link is lost, or the network asked): the next send joins again."""
         self.node.log("lorawan: link lost (%s): rejoin" % k)
         self.sess = None
         self._ciph = None
@@ -405,7 +406,7 @@ class Link:
                 else:
                     s["m"] |= 7
             if ac >= _LOST_ADR:
-                self._lost("no downlink")
+                self.rejoin("no downlink")
                 return
         if confirmed:
             if got is not True and got[2]:
@@ -413,4 +414,4 @@ class Link:
             else:
                 v["nc"] = v.get("nc", 0) + 1
                 if v["nc"] >= _LOST_CONFIRMED:
-                    self._lost("no ack")
+                    self.rejoin("no ack")

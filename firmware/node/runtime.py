@@ -45,6 +45,15 @@ class Node:
             self._link = Link(self)
         return self._link
 
+    def release_link(self):
+        """The app is done with the network for this wake: the MAC and the radio driver leave the heap for the
+        rest of it (the store keeps the session; `link` loads them again if asked)."""
+        self._link = None
+        for n in list(sys.modules):
+            if n.startswith("lora") and n != "lorawan.clock":
+                del sys.modules[n]
+        gc.collect()
+
 
 def _log(msg):
     # serial log: one line per event, stamped with milliseconds since boot
