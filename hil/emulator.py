@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from citynode import boards as boards_mod
-from citynode.mpy import compile_file
+from citynode.mpy import COMPILE_REVISION, compile_file
 from citynode.paths import FIRMWARE_DIR
 
 from hil import devices as devices_mod
@@ -70,7 +70,7 @@ def _us(dt: str | datetime | int | float) -> int:
 
 def _mpy_tree(src: Path, tag: str) -> Path:
     """Compile every module under `src` to .mpy once; return the directory to put on MICROPYPATH."""
-    h = __import__("hashlib").sha256()
+    h = __import__("hashlib").sha256(COMPILE_REVISION)
     files = sorted(p for p in src.rglob("*.py") if "__pycache__" not in p.parts)
     for p in files:
         h.update(str(p.relative_to(src)).encode() + b"\0" + p.read_bytes() + b"\0")

@@ -12,6 +12,8 @@ from pathlib import Path
 # Modules that use @micropython.native/@viper must be compiled per architecture; plain bytecode is the same
 # for every arch (checked: x64 and xtensawin give identical files).
 NATIVE_MARKERS = (b"@micropython.native", b"@micropython.viper", b"@native", b"@viper")
+# Changes whenever the way a file is compiled changes (options), so caches keyed by sources alone rebuild.
+COMPILE_REVISION = b"2"
 
 
 def mpy_cross_exe() -> str:
@@ -27,13 +29,17 @@ def compile_file(src: Path, dest: Path, arch: str | None, cache_dir: Path | None
     """Compile one file to `dest` (.mpy). Identical inputs are served from `cache_dir`."""
     data = src.read_bytes()
     march = arch if needs_arch(data) else None
-    key = hashlib.sha256(data + b"\0" + (march or "").encode() + b"\0" + src.name.encode()).hexdigest()[:24]
+    key = hashlib.sha256(
+        b"\0".join((COMPILE_REVISION, data, (march or "").encode(), src.stem.encode()))
+    ).hexdigest()[:24]
     cached = cache_dir / f"{key}.mpy" if cache_dir else None
     dest.parent.mkdir(parents=True, exist_ok=True)
     if cached is not None and cached.exists():
         shutil.copyfile(cached, dest)
         return dest
-    cmd = [mpy_cross_exe(), "-o", str(dest), "-s", src.name]
+    # The source name recorded in the .mpy (tracebacks show it) is the module's own name: that name is interned
+    # anyway when the module is imported, so it costs the board no extra qstr.
+    cmd = [mpy_cross_exe(), "-o", str(dest), "-s", src.stem]
     if march:
         cmd.append(f"-march={march}")
     cmd.append(str(src))
