@@ -66,3 +66,18 @@ def test_classair_bundle_carries_its_payload_table_and_encodes(tmp_path, mpy):
     got = bytes.fromhex(mpy(code, firmware_dir=out / "fw").strip().splitlines()[-1])
     d = decode_uplink(10, got, role="classair")
     assert (d.message, d.data["co2_ppm"], d.data["led"]) == ("periodic", 1127, "green")
+
+
+def test_the_bundles_board_json_is_what_the_emulator_gives_the_node(tmp_path):
+    # The node reads its board.json into its heap: it gets its hardware and its own role's wiring, with only the
+    # buses that role's sensors use, exactly as the emulator measures it; names, notes and the flash recipe stay
+    # on the desktop.
+    from citynode import boards
+
+    out = tmp_path / "b"
+    assert run_cli("build", "-b", BOARD, "-a", "classair", "-o", str(out)).returncode == 0
+    node = json.loads((out / "board.json").read_text())
+    assert node == boards.node_view(boards.load(BOARD), "classair")
+    assert set(node["apps"]) == {"classair"} and node["i2c"].keys() == {"ext"}  # the SCD4x's bus; no OLED bus
+    assert not {"name", "notes", "flash", "uart", "i2s"} & node.keys()
+    assert node["radio"] == boards.load(BOARD)["radio"]

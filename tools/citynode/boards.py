@@ -410,7 +410,18 @@ NODE_FIELDS = (
 )
 
 
+BUS_KINDS = ("i2c", "uart", "i2s")
+
+
 def node_view(board: dict, app: str) -> dict:
+    """The board as one role's node sees it: its hardware, with only the buses that role's sensors are wired to
+    (every dict costs the node heap: the Heltec's unused OLED bus, UART and microphone alone are ~1.5 KB)."""
+    wiring = board["apps"].get(app, {})
+    used = {s.get("bus") for s in wiring.get("sensors", {}).values()}
     view = {k: board[k] for k in NODE_FIELDS if k in board}
-    view["apps"] = {app: board["apps"].get(app, {})}
+    for kind in BUS_KINDS:
+        buses = {name: bus for name, bus in view.pop(kind, {}).items() if name in used}
+        if buses:
+            view[kind] = buses
+    view["apps"] = {app: wiring}
     return view

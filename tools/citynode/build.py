@@ -363,7 +363,9 @@ def build(
     shutil.rmtree(gen)
     shutil.copyfile(fw / "main.py", slot / "main.py")
     (staging / "main.py").write_text(LOADER)
-    (staging / "board.json").write_text(json.dumps(spec, separators=(",", ":")))
+    # what the node reads of its board, as the emulator gives it (not the desktop's names, notes, flash recipe)
+    node_spec = boards_mod.node_view(spec, app)
+    (staging / "board.json").write_text(json.dumps(node_spec, separators=(",", ":")))
     packages = []
     for ext in sorted(externals):
         if ext in MIP_PACKAGES:
