@@ -50,56 +50,7 @@ def run(link, c, snr):
             return
         a = i + 1
         if cid == 0x03:
-            j = i
-            while j + 5 <= n and c[j] == 0x03:
-                j += 5
-            # a contiguous block of LinkADRReq, applied as one (all or nothing); one answer per request
-            chans = s["ch"]
-            mask = s["m"]
-            ok_ch = True
-            for k in range(i, j, 5):
-                cntl = (c[k + 4] >> 4) & 7
-                if cntl == 0:
-                    mask = c[k + 2] | (c[k + 3] << 8)
-                elif cntl == 6:
-                    mask = 0
-                    for b in range(16):
-                        if chans[b]:
-                            mask |= 1 << b
-                else:
-                    ok_ch = False
-            if ok_ch:
-                if mask == 0:
-                    ok_ch = False
-                for b in range(16):
-                    if (mask >> b) & 1 and not chans[b]:
-                        ok_ch = False
-            last = j - 5
-            dr = c[last + 1] >> 4
-            pw = c[last + 1] & 15
-            nt = c[last + 4] & 15
-            m = mask if ok_ch else s["m"]
-            ok_dr = dr == 15
-            if dr <= eu868.DR_MAX:
-                for b in range(16):
-                    if (m >> b) & 1 and chans[b] and chans[b][1] <= dr <= chans[b][2]:
-                        ok_dr = True
-            ok_pw = pw == 15 or pw <= eu868.TXPOWER_MAX_INDEX
-            st = (4 if ok_pw else 0) | (2 if ok_dr else 0) | (1 if ok_ch else 0)
-            if st == 7:
-                s["m"] = mask
-                if s.get("adr", 1):
-                    if dr != 15:
-                        s["dr"] = dr
-                    if pw != 15:
-                        s["pw"] = pw
-                if nt:
-                    s["nt"] = nt
-            else:
-                link._count("adr")
-            for k in range(i, j, 5):
-                _queue(link, "an", bytes((0x03, st)))
-            i = j
+            i = _link_adr(link, c, i, n)
             continue
         if cid == 0x02:  # LinkCheckAns
             link._v["mg"] = c[a]
@@ -119,20 +70,7 @@ def run(link, c, snr):
                 link._count("param")
             _queue(link, "st", bytes((0x05, st)))
         elif cid == 0x06:  # DevStatusReq
-            m = snr if -32 <= snr <= 31 else (-32 if snr < 0 else 31)
-            # battery 1..254 between the board's empty and full voltages, 255: can't measure
-            b = link.node.board.spec.get("battery")
-            try:
-                mv = link.node.board.battery_mv()
-            except Exception:  # noqa: BLE001 - an ADC fault reads as "can't measure"
-                mv = None
-            if mv is None or not b:
-                v = 255
-            else:
-                lo = b.get("empty_mv", 3300)
-                hi = b.get("full_mv", 4200)
-                v = 1 if mv <= lo else 254 if mv >= hi else 1 + (mv - lo) * 253 // (hi - lo)
-            _queue(link, "an", bytes((0x06, v, m & 0x3F)))
+            _dev_status(link, snr)
         elif cid == 0x07:  # NewChannelReq
             idx = c[a]
             f = _freq(c, a + 1)
@@ -171,6 +109,78 @@ def run(link, c, snr):
             _set_time(link, secs, c[a + 4])
         # 0x09 TxParamSetupReq is not used in EU868: skipped without an answer
         i = a + ln
+
+
+def _link_adr(link, c, i, n):
+    # a contiguous block of LinkADRReq from c[i], applied as one (all or nothing); one answer per request;
+    # returns the index after the block
+    s = link.sess
+    j = i
+    while j + 5 <= n and c[j] == 0x03:
+        j += 5
+    chans = s["ch"]
+    mask = s["m"]
+    ok_ch = True
+    for k in range(i, j, 5):
+        cntl = (c[k + 4] >> 4) & 7
+        if cntl == 0:
+            mask = c[k + 2] | (c[k + 3] << 8)
+        elif cntl == 6:
+            mask = 0
+            for b in range(16):
+                if chans[b]:
+                    mask |= 1 << b
+        else:
+            ok_ch = False
+    if ok_ch:
+        if mask == 0:
+            ok_ch = False
+        for b in range(16):
+            if (mask >> b) & 1 and not chans[b]:
+                ok_ch = False
+    last = j - 5
+    dr = c[last + 1] >> 4
+    pw = c[last + 1] & 15
+    nt = c[last + 4] & 15
+    m = mask if ok_ch else s["m"]
+    ok_dr = dr == 15
+    if dr <= eu868.DR_MAX:
+        for b in range(16):
+            if (m >> b) & 1 and chans[b] and chans[b][1] <= dr <= chans[b][2]:
+                ok_dr = True
+    ok_pw = pw == 15 or pw <= eu868.TXPOWER_MAX_INDEX
+    st = (4 if ok_pw else 0) | (2 if ok_dr else 0) | (1 if ok_ch else 0)
+    if st == 7:
+        s["m"] = mask
+        if s.get("adr", 1):
+            if dr != 15:
+                s["dr"] = dr
+            if pw != 15:
+                s["pw"] = pw
+        if nt:
+            s["nt"] = nt
+    else:
+        link._count("adr")
+    for k in range(i, j, 5):
+        _queue(link, "an", bytes((0x03, st)))
+    return j
+
+
+def _dev_status(link, snr):
+    m = snr if -32 <= snr <= 31 else (-32 if snr < 0 else 31)
+    # battery 1..254 between the board's empty and full voltages, 255: can't measure
+    b = link.node.board.spec.get("battery")
+    try:
+        mv = link.node.board.battery_mv()
+    except Exception:  # noqa: BLE001 - an ADC fault reads as "can't measure"
+        mv = None
+    if mv is None or not b:
+        v = 255
+    else:
+        lo = b.get("empty_mv", 3300)
+        hi = b.get("full_mv", 4200)
+        v = 1 if mv <= lo else 254 if mv >= hi else 1 + (mv - lo) * 253 // (hi - lo)
+    _queue(link, "an", bytes((0x06, v, m & 0x3F)))
 
 
 def _queue(link, k, data):
