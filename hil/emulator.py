@@ -33,10 +33,12 @@ from hil.worlds import World, make_world
 
 SHIM_DIR = Path(__file__).resolve().parent / "mpy"
 
-EXIT_DEEPSLEEP, EXIT_RESET, EXIT_WATCHDOG, EXIT_POWERCUT, EXIT_HALT = 42, 43, 44, 45, 46
+EXIT_DEEPSLEEP, EXIT_RESET, EXIT_WATCHDOG, EXIT_POWERCUT, EXIT_HALT, EXIT_SOFT_RESET = 42, 43, 44, 45, 46, 47
 PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
 TIMER_WAKE = 4
 BOOT_TIME_US = 300_000  # a reset or power-on takes this long before main.py runs again
+SOFT_RESETS_MAX = 20  # in a row without a sleep: a firmware loop, which would never end on a board either
+SOFT_RESET_US = 50_000  # machine.soft_reset(): the interpreter starts again, the chip does not (no ROM boot)
 DEFAULT_START = "2026-09-07T00:00:00+00:00"  # a Monday in term time
 
 
@@ -305,6 +307,8 @@ class EmulatedBoard:
         self.rtc_offset_us = -self.t_us  # an unset RTC reads 1970-01-01 at power-on
         self.reset_cause = PWRON_RESET
         self.wake_reason = 0
+        self._soft_reset = False  # the next boot follows a soft reset: the tick counters run on
+        self._ticks_origin_us = self.t_us
         self.powercut_after_bytes = -1
         self.pins: dict = {}
         self.held: set = set()
@@ -405,8 +409,12 @@ class EmulatedBoard:
 
     def _on_boot(self, msg):
         self.wdt_running = False
+        if not self._soft_reset:
+            self._ticks_origin_us = self.t_us
+        self._soft_reset = False
         info = {
             "t": self.t_us,
+            "ticks_origin_us": self._ticks_origin_us,
             "rtc_offset_us": self.rtc_offset_us,
             "rtc_memory": self.rtc_memory.hex(),
             "reset_cause": self.reset_cause,
@@ -536,6 +544,11 @@ class EmulatedBoard:
                     self._set_pin(pin, None, self.t_us)
             self.t_us += ms * 1000
             self.reset_cause, self.wake_reason = DEEPSLEEP_RESET, TIMER_WAKE
+        elif outcome == "soft_reset":
+            # Only the interpreter restarts: pins, pin holds, RTC memory and the chip's reset cause stay.
+            self.emit("soft_reset")
+            self.t_us += SOFT_RESET_US
+            self._soft_reset = True
         elif outcome in ("reset", "watchdog"):
             self.emit(outcome, detail=msg.get("detail", "")[-500:])
             self._all_pins_off()
@@ -673,6 +686,22 @@ class EmulatedBoard:
             self._release()
         return outcome
 
+    def wake_once(self, outcomes: dict | None = None) -> str:
+        """One wake: boot_once, and again after each soft reset (the firmware going on in a fresh interpreter),
+        up to the sleep, reset, power loss or halt that ends it. Soft resets are counted in `outcomes`."""
+        outcome = self.boot_once()
+        soft = 0
+        while outcome == "soft_reset" and not self.halted:
+            if outcomes is not None:
+                outcomes[outcome] = outcomes.get(outcome, 0) + 1
+            soft += 1
+            if soft > SOFT_RESETS_MAX:
+                self.emit("halt", reason="soft reset loop", detail=f"{soft} soft resets without sleeping")
+                self.halted = f"the firmware soft-reset {soft} times in a row without sleeping"
+                return "halt"
+            outcome = self.boot_once()
+        return outcome
+
     def run(
         self,
         *,
@@ -694,7 +723,7 @@ class EmulatedBoard:
                     break
                 if wakes is not None and res.boots >= wakes:
                     break
-                outcome = self.boot_once()
+                outcome = self.wake_once(res.outcomes)
                 res.boots += 1
                 res.outcomes[outcome] = res.outcomes.get(outcome, 0) + 1
                 if outcome == "deepsleep":

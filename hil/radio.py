@@ -323,7 +323,7 @@ class Radio:
 
 
 def run_boards(boards: list, *, hours: float | None = None, until_us: int | None = None) -> dict:
-    """Run several boards sharing one radio in virtual-time order, one boot at a time: always the board whose
+    """Run several boards sharing one radio in virtual-time order, one wake at a time: always the board whose
     clock is furthest behind, so frames reach the air (and the collision model) in time order, to within a
     wake. Returns {"boots": n, "halted": [board indexes]}."""
     if until_us is None:
@@ -335,7 +335,7 @@ def run_boards(boards: list, *, hours: float | None = None, until_us: int | None
             live = [b for b in boards if not b.halted and b.t_us < until_us]
             if not live:
                 break
-            min(live, key=lambda b: b.t_us).boot_once()
+            min(live, key=lambda b: b.t_us).wake_once()
             boots += 1
     finally:
         for b in boards:

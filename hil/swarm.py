@@ -128,7 +128,7 @@ class Swarm:
                     else:
                         return
                 try:
-                    b.boot_once()
+                    b.wake_once()
                 except BaseException as e:  # surface model bugs from the thread
                     errors.append(e)
                     return

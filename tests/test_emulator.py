@@ -132,6 +132,37 @@ machine.deepsleep(60000)
     assert all(x["name"] != "red" for x in after_second_sleep), "a held pin keeps its level in deep sleep"
 
 
+@pytest.mark.parametrize("mode", ["inprocess", "process"])
+def test_soft_reset_restarts_the_interpreter_not_the_chip(tmp_path, mode):
+    # machine.soft_reset(): a fresh interpreter (nothing the first boot loaded or interned is left), but the pins
+    # keep their levels, RTC memory keeps its bytes, the tick counters run on and reset_cause() still gives the
+    # chip's own cause; the emulator counts the two boots as one wake.
+    src = """
+import machine, sys, time
+rtc = machine.RTC()
+print("cause", machine.reset_cause(), "rtc", rtc.memory(), "loaded", "_soft_marker" in sys.modules)
+if rtc.memory() != b"second":
+    sys.modules["_soft_marker"] = sys
+    machine.Pin(47, machine.Pin.OUT, value=1)
+    rtc.memory(b"second")
+    time.sleep_ms(2000)
+    machine.soft_reset()
+print("ticks since the chip's reset", time.ticks_ms() // 1000)
+rtc.memory(b"")
+machine.deepsleep(60000)
+"""
+    with make(tmp_path, src, mode=mode) as b:
+        r = b.run(wakes=1)
+        out = logs(b)
+    assert r.boots == 1 and r.outcomes == {"soft_reset": 1, "deepsleep": 1}
+    assert "cause 1 rtc b'' loaded False" in out and "cause 1 rtc b'second' loaded False" in out
+    assert "ticks since the chip's reset 2" in out
+    soft = [e["t"] for e in b.events if e["type"] == "soft_reset"]
+    leds = [(e["name"], e["on"]) for e in b.events if e["type"] == "led"]
+    assert len(soft) == 1 and leds == [("red", True), ("red", False)]  # lit through the soft reset, dark asleep
+    assert [e["t"] for e in b.events if e["type"] == "led"][1] > soft[0]
+
+
 def test_virtual_time_sleep_ticks_and_rtc(tmp_path):
     src = """
 import machine, time

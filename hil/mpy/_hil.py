@@ -13,6 +13,7 @@ EXIT_RESET = const(43)
 EXIT_WATCHDOG = const(44)
 EXIT_POWERCUT = const(45)
 EXIT_HALT = const(46)
+EXIT_SOFT_RESET = const(47)
 
 # Reading a clock costs virtual time, so a loop that polls ticks until a timeout ends without real waiting.
 CLOCK_READ_COST_US = const(50)
@@ -41,6 +42,10 @@ class Reset(BaseException):
 
 
 class WatchdogReset(BaseException):
+    pass
+
+
+class SoftReset(BaseException):
     pass
 
 
@@ -77,7 +82,7 @@ def boot():
     if "cwd" in info:
         os.chdir(info["cwd"])  # the board's flash: an interpreter in a pool boots many boards in turn
     now_us = info["t"]
-    boot_us = now_us
+    boot_us = info["ticks_origin_us"]  # tick counters start at the chip's reset, and run on through a soft reset
     rtc_offset_us = info["rtc_offset_us"]
     rtc_memory = bytes.fromhex(info["rtc_memory"])
     wdt_timeout_us = 0

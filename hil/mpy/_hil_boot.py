@@ -97,6 +97,8 @@ def _run_main():
         outcome = ("deepsleep", e.args[0] if e.args else 0, "")
     except _hil.Reset:
         outcome = ("reset", 0, "")
+    except _hil.SoftReset:
+        outcome = ("soft_reset", 0, "")
     except _hil.WatchdogReset:
         outcome = ("watchdog", 0, "")
     except SystemExit:
@@ -116,6 +118,7 @@ def _run_main():
 _EXIT = {
     "deepsleep": _hil.EXIT_DEEPSLEEP,
     "reset": _hil.EXIT_RESET,
+    "soft_reset": _hil.EXIT_SOFT_RESET,
     "watchdog": _hil.EXIT_WATCHDOG,
     "halt": _hil.EXIT_HALT,
     "exception": _hil.EXIT_HALT,

@@ -458,7 +458,7 @@ def reset():
 
 
 def soft_reset():
-    raise _hil.Reset()
+    raise _hil.SoftReset()
 
 
 def reset_cause():
