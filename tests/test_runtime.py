@@ -97,3 +97,44 @@ def test_minimal_node_fits_a_small_heap(tmp_path):
     with EmulatedBoard(flash_dir=tmp_path / "f", heap_kb=24) as b:
         r = b.run(hours=6)
     assert r.wakes == 24 and not r.halted
+
+
+HALVES = """
+import sys, time
+def run(node):
+    sys.modules["_first_half_was_here"] = sys
+    node.log("first half")
+    time.sleep(3)
+    node.resume_after_reset({"n": node.store.next("n", 64)})
+    node.log("never printed")
+
+def resume(node, state):
+    fresh = "_first_half_was_here" not in sys.modules
+    node.log("second half n=%d fresh=%s cause=%d" % (state["n"], fresh, node.reset_cause))
+    if state["n"] == 1:
+        raise OSError(5)
+    time.sleep(2)
+    return 600
+"""
+
+
+def test_a_wake_can_go_on_in_a_fresh_interpreter_once(tmp_path):
+    # Node.resume_after_reset: the app's resume(node, state) runs after a soft reset, with nothing of the first
+    # half loaded, the state given, the chip's reset cause and the period of the whole wake; a crash in the
+    # second half is counted once and the next wake starts from the first half again.
+    with _board(tmp_path, {"halves": HALVES}, "halves", mode="process") as b:
+        r = b.run(wakes=3)
+        out = logs(b)
+        starts = [e["t"] for e in b.events if e["type"] == "log" and "citynode boot" in e["line"]]
+        sleeps = [e["ms"] for e in b.log.of("sleep")]
+    assert r.boots == 3 and r.outcomes["soft_reset"] == 3 and not r.halted
+    assert "never printed" not in "\n".join(out)
+    halves = [ln.split("] ", 1)[1] for ln in out if "half" in ln or "resume" in ln]
+    assert halves == [
+        "first half", "citynode resume app=halves", "second half n=0 fresh=True cause=1",
+        "first half", "citynode resume app=halves", "second half n=1 fresh=True cause=4",
+        "first half", "citynode resume app=halves", "second half n=2 fresh=True cause=4",
+    ]
+    assert sum("error in app: OSError" in ln for ln in out) == 1
+    assert round(starts[1] - starts[0]) == 600  # both halves' time awake came off the sleep
+    assert sleeps[1] == 30000  # the crash's back-off, then a whole new wake

@@ -10,90 +10,58 @@
 # aligned on the clock. Outside active hours the light is off. Until the time is known, every `interval_s`.
 # A sensor that fails or is missing blinks both LEDs at each wake and then leaves them dark, and sets the
 # sensor-fault flag in the uplink; the node keeps its link and schedule.
-import gc
+# A wake with an uplink runs in halves, each in a fresh interpreter (Node.resume_after_reset): the first measures,
+# sets the light and encodes (apps.classair_wake); the second sends, with only the MAC loaded; a downlink is
+# applied in a third. None of them carries the others' code or names, so the node fits a small MCU's heap.
+# Settings and their defaults: apps/classair_settings.py.
 import time
-
-DEFAULTS = {
-    "interval_s": 900,
-    "idle_interval_s": 3600,
-    "red_ppm": 800,
-    "orange_ppm": 0,
-    "hysteresis_ppm": 100,
-    "active_start_h": 7,
-    "active_end_h": 18,
-    "active_days": 0x1F,
-    "led_mode": "traffic",
-    "asc": True,
-    "altitude_m": 0,
-    "tz_min": 60,
-    "dst": "eu",
-    "confirmed": False,
-}
-
-
-# the payload encoder and what it loads: dropped whenever the radio is about to need the heap
-ENCODER = ("payload", "payload_classair", "cbor")
-
-
-def _get(node, key):
-    return node.setting(key, DEFAULTS[key])
-
-
-def _unload(*names):
-    # Code not needed for the rest of the wake: free its heap before the radio's is needed.
-    import sys
-
-    for n in names:
-        if sys.modules.pop(n, None) is not None and "." in n:
-            pkg, _, child = n.rpartition(".")
-            try:
-                delattr(sys.modules[pkg], child)  # the package keeps a reference to its submodule
-            except (KeyError, AttributeError):
-                pass
+from lorawan import clock  # the network's time, read from the store (the MAC is not loaded for it)
 
 
 def run(node):
-    # The wake's own code (apps.classair_wake: sensor, light, which uplink, its bytes) is dropped before the
-    # radio sends: only this module stays resident beside the link.
     from apps.classair_wake import wake
 
-    up = wake(node)
-    del wake  # the function holds its module: drop both
-    _unload("apps.classair_wake", "node.board_hw", "node.version")
-    if type(up) is int:
-        return up
-    port, data, confirmed, kind = up
-    gc.collect()
+    job = wake(node)  # seconds to sleep, or the second half's job: ["up", fport, hex, confirmed, kind, next]
+    if type(job) is int:
+        return job
+    node.resume_after_reset(job)
+
+
+def resume(node, job):
+    """The later halves of a wake: ["up", ...] sends what the first half encoded; ["dl", fport, hex] applies
+    a downlink (apps.classair_cfg); ["t"] works out the schedule once the network has given the time."""
+    if job[0] == "dl":
+        from apps.classair_cfg import apply
+
+        return apply(node, job[1], bytes.fromhex(job[2]))
+    if job[0] == "t":
+        from apps.classair_wake import next_wake_at
+
+        return sleep_s(node, next_wake_at(node))
     st = node.store
+    data = bytes.fromhex(job[2])
     try:
-        dl = node.link.send(port, data, confirmed)
+        dl = node.link.send(job[1], data, job[3])
     except Exception as e:  # noqa: BLE001 - the light works without the network
         st.set("r.err", st.get("r.err", 0) + 1)
         node.log("classair: uplink failed: %s" % e)
         dl = None
     else:
-        node.log("classair: %s uplink %d B" % (kind, len(data)))
-    del data, up
-    node.release_link()  # the rest of the wake fits beside the app alone
+        node.log("classair: %s uplink %d B" % (job[4], len(data)))
+    del data
     if dl:
-        import payload
-        from apps.classair_cfg import downlink
+        # decoding and applying it needs the payload codec: in a fresh interpreter again
+        node.resume_after_reset(["dl", dl[0], dl[1].hex()])
+    nxt = job[5]  # the next wake, chosen before the send: the schedule's code stays out of this half
+    if nxt[0] is None and clock.now(st) is not None:
+        node.resume_after_reset(["t"])  # this send brought the network's time: align the next wake on it
+    return sleep_s(node, nxt)
 
-        downlink(node, payload, dl)
-        del payload
-        _unload("apps.classair_cfg", *ENCODER)
-    if st.get("reboot"):
-        import machine
 
-        st.delete("reboot")
-        st.save()
-        machine.reset()
-    from lorawan import clock
-
-    now = clock.now(st)
-    if now is None:
-        return _get(node, "interval_s")
-    from apps.classair_time import next_wake
-
+def sleep_s(node, nxt):
+    """Seconds to sleep for nxt = [unix time of the next wake or None, period while the time is unknown]."""
+    now = clock.now(node.store)
+    if nxt[0] is None or now is None:
+        return nxt[1]
     awake = time.ticks_diff(time.ticks_ms(), node.boot_ticks) // 1000
-    return max(60, next_wake(node, now) - now + awake)
+    return max(60, nxt[0] - now + awake)

@@ -1,6 +1,6 @@
 # ClassAir's rare work, loaded only on the wakes that need it: bringing the sensor's own settings in line with
 # the configuration, applying a configuration downlink, and the daily status uplink.
-from apps.classair import DEFAULTS, _get
+from apps.classair_settings import DEFAULTS, get as _get
 
 
 def configure(node, dev):
@@ -56,6 +56,26 @@ def downlink(node, payload, dl):
             st.set("cfg." + k, v, durable=True)
     node.log("classair: config %r" % (cfg,))
     return True
+
+
+def apply(node, port, data):
+    """The wake's half that applies a configuration downlink; returns the seconds to sleep."""
+    import payload
+    from apps.classair import sleep_s
+    from apps.classair_wake import next_wake_at
+    from node.modules import unload
+
+    downlink(node, payload, (port, data))
+    del payload
+    unload("payload", "payload_classair", "cbor")
+    st = node.store
+    if st.get("reboot"):
+        import machine
+
+        st.delete("reboot")
+        st.save()
+        machine.reset()
+    return sleep_s(node, next_wake_at(node))  # the schedule may just have changed
 
 
 def status_values(node):

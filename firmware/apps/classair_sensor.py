@@ -1,6 +1,7 @@
 # ClassAir's measurement: the board's CO2 sensor (SCD4x or Senseair S8), its settings brought in line with the
 # configuration when they differ, one sample. Loaded only while measuring, with the driver.
-from apps.classair import _get, _unload
+from apps.classair_settings import get as _get
+from node.modules import unload as _unload
 
 
 def _sensor(node):

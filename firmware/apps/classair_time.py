@@ -1,7 +1,7 @@
 # ClassAir's clock: local time from UTC (the network's DeviceTime) with a fixed offset and the EU summer-time
 # rule, whether a moment is in active hours, and when the next wake is due. Loaded for a moment each wake and
 # dropped before the radio needs the heap.
-from apps.classair import _get
+from apps.classair_settings import get as _get
 
 
 def _days_from_civil(y, m, d):

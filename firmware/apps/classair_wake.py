@@ -2,7 +2,8 @@
 # Loaded by apps.classair for that part of the wake and dropped before the radio needs the heap.
 import time
 from micropython import const
-from apps.classair import ENCODER, _get, _unload
+from apps.classair_settings import get as _get
+from node.modules import unload as _unload
 from lorawan import clock  # the network's time and the session, read from the store without loading the MAC
 
 _OFF = const(0)
@@ -11,6 +12,7 @@ _ORANGE = const(2)
 _RED = const(3)
 _FAULT = const(4)
 NAMES = ("off", "green", "orange", "red", "fault")
+ENCODER = ("payload", "payload_classair", "cbor")  # the payload encoder and what it loads
 
 _FLAG_SENSOR_FAULT = const(1)
 _STATUS_MIN_S = const(84600)  # 23.5 h: the status settles on the first quiet wake of each evening
@@ -30,18 +32,27 @@ def level_for(co2, current, red, orange, hyst):
     return min(current, lo)
 
 
-def _encode(kind, values, confirmed=False):
+def next_wake_at(node):
+    """[unix time of the next wake or None while the network's time is unknown, the period until it is known]."""
+    from apps.classair_time import next_wake
+
+    now = clock.now(node.store)
+    return [None if now is None else next_wake(node, now), _get(node, "interval_s")]
+
+
+def _encode(kind, values, nxt, confirmed=False):
     import payload
 
     try:
-        return payload.fport("classair", kind), payload.encode_uplink("classair", kind, values), confirmed, kind
+        return ["up", payload.fport("classair", kind), payload.encode_uplink("classair", kind, values).hex(),
+                confirmed, kind, nxt]
     finally:
-        # the encoder (~15 KB with cbor and the role's table) is not needed while the radio is
-        _unload(*ENCODER)
+        _unload(*ENCODER)  # the encoder (~15 KB with cbor and the role's table) goes before the next one loads
 
 
 def wake(node):
-    """Seconds to sleep (a quiet-hours wake: nothing to send), or the uplink: (fport, data, confirmed, kind)."""
+    """Seconds to sleep (a quiet-hours wake: nothing to send), or the send's job for apps.classair.resume:
+    ["up", fport, uplink hex, confirmed, kind, next_wake_at]."""
     st = node.store
     if not _get(node, "idle_interval_s"):
         now = clock.now(st)
@@ -78,6 +89,7 @@ def wake(node):
     from apps.classair_led import show
 
     show(node, shown)
+    nxt = next_wake_at(node)  # chosen now: the radio's half does not load the schedule
     _unload("apps.classair_time", "apps.classair_led")
     if reading is not None and level != prev:
         st.set("lv", level, durable=True)
@@ -95,7 +107,7 @@ def wake(node):
     if not due and last is not None:
         due = (t - last >= _STATUS_MIN_S and not active) or t - last >= _STATUS_MAX_S
     if reading is not None and prev >= _GREEN and ((level == _RED and prev < _RED) or (level == _GREEN and prev > _GREEN)):
-        return _encode("event", {"led": NAMES[level], "flags": flags, "co2_ppm": co2}, bool(_get(node, "confirmed")))
+        return _encode("event", {"led": NAMES[level], "flags": flags, "co2_ppm": co2}, nxt, bool(_get(node, "confirmed")))
     if joined and due:
         st.set("st.t", t)
         st.delete("st.due")
@@ -103,7 +115,7 @@ def wake(node):
 
         values = status_values(node)
         _unload("apps.classair_cfg")
-        return _encode("status", values)
+        return _encode("status", values, nxt)
     return _encode(
         "periodic",
         {
@@ -113,4 +125,5 @@ def wake(node):
             "led": NAMES[level] if level else "off",
             "flags": flags,
         },
+        nxt,
     )

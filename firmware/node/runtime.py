@@ -45,14 +45,13 @@ class Node:
             self._link = Link(self)
         return self._link
 
-    def release_link(self):
-        """The app is done with the network for this wake: the MAC and the radio driver leave the heap for the
-        rest of it (the store keeps the session; `link` loads them again if asked)."""
-        self._link = None
-        for n in list(sys.modules):
-            if n.startswith("lora") and n != "lorawan.clock":
-                del sys.modules[n]
-        gc.collect()
+    def resume_after_reset(self, state):
+        """End this half of the wake with a soft reset; the app's resume(node, state) does the rest in a fresh
+        interpreter. Everything loaded so far (code, and the names no heap frees otherwise) is gone, so each half
+        has the heap to itself. `state` goes through RTC memory: JSON types, a few hundred bytes at most."""
+        self.store.set("rt.r", [state, self.boot_ticks])
+        self.store.save(soft_reset=True)
+        machine.soft_reset()
 
 
 def _log(msg):
@@ -66,8 +65,12 @@ def main():
     from node.board import load as load_board
 
     st = Store()
-    cause = machine.reset_cause()
-    if cause == machine.WDT_RESET:
+    cause = machine.reset_cause()  # a soft reset leaves the chip's cause as it was
+    resume = st.get("rt.r")  # [state, boot ticks]: the second half of a wake (Node.resume_after_reset)
+    if resume is not None:
+        st.delete("rt.r")
+        st.save()  # once only: a crash or reset in this half ends the wake, the next one starts afresh
+    elif cause == machine.WDT_RESET:
         st.set("wdt_resets", st.get("wdt_resets", 0) + 1, durable=True)
     try:
         from node import config, version
@@ -79,11 +82,17 @@ def main():
         for k in ("config", "version"):
             delattr(sys.modules["node"], k)
         brd = load_board()
-        _log("citynode boot v=%s board=%s app=%s cause=%d" % (v, brd.id, cfg["app"], cause))
         node = Node(brd, cfg, st, wdt)
+        if resume is None:
+            _log("citynode boot v=%s board=%s app=%s cause=%d" % (v, brd.id, cfg["app"], cause))
+        else:
+            _log("citynode resume app=%s" % cfg["app"])
+            if 0 <= time.ticks_diff(node.boot_ticks, resume[1]) < 600000:
+                node.boot_ticks = resume[1]  # ticks run on through a soft reset: the period counts both halves
         gc.collect()
         # only the configured role's module is imported: a node never loads the others
-        sleep_ms = int(__import__("apps." + cfg["app"], None, None, ("run",)).run(node) * 1000)
+        app = __import__("apps." + cfg["app"], None, None, ("run",))
+        sleep_ms = int((app.run(node) if resume is None else app.resume(node, resume[0])) * 1000)
         if st.get("crashes_in_row"):
             st.set("crashes_in_row", 0, durable=True)
         # Keep the app's period: time spent awake comes off the sleep.

@@ -12,7 +12,9 @@
 #
 # Boards without RTC memory (RP2040, STM32WL here) keep the RTC image in a flash file, state.rtc, written once
 # at save() before deep sleep and trusted only when the node wakes from that deep sleep: after a reset or a
-# power cut it may be stale, and the flash ceilings apply instead.
+# power cut it may be stale, and the flash ceilings apply instead. An image saved for a soft reset (the wake
+# going on in a fresh interpreter, Node.resume_after_reset) is marked CNR2 and trusted by the next boot, whose
+# reset cause is still the chip's; that boot's own save marks it CNR1 again.
 import json
 import hashlib
 import machine
@@ -70,14 +72,15 @@ class Store:
                 woke = machine.reset_cause() == machine.DEEPSLEEP_RESET
             except AttributeError:  # a port without reset causes: trust nothing but RTC memory
                 woke = False
-            if woke:
-                try:
-                    with open(path + ".rtc", "rb") as f:
-                        raw = f.read()
-                except OSError:
-                    pass
+            try:
+                with open(path + ".rtc", "rb") as f:
+                    raw = f.read()
+            except OSError:
+                pass
+            if not woke and raw[:4] != b"CNR2":
+                raw = b""
         self.from_rtc = False
-        if len(raw) >= 8 and raw[:4] == b"CNR1" and _sum(raw[8:]) == raw[4:8]:
+        if len(raw) >= 8 and raw[:3] == b"CNR" and _sum(raw[8:]) == raw[4:8]:
             try:
                 self._data = json.loads(raw[8:])
                 self.from_rtc = True
@@ -159,15 +162,15 @@ class Store:
         self._seq, self._slot = seq, slot
         self._dirty_flash = False
 
-    def save(self):
-        """Before sleeping: everything to RTC memory, durable changes to flash."""
+    def save(self, soft_reset=False):
+        """Before sleeping (or a soft reset): everything to RTC memory, durable changes to flash."""
         if self._dirty_flash:
             self._write_flash()
         self._write_rtc()
         if self._rtc_file:
             with open(self._path + ".rtc", "wb") as f:
                 b = json.dumps(self._data).encode()
-                f.write(b"CNR1" + _sum(b) + b)
+                f.write((b"CNR2" if soft_reset else b"CNR1") + _sum(b) + b)
 
     def wipe(self):
         import os
