@@ -35,7 +35,7 @@ def resume(node, job):
 
         return apply(node, job[1], bytes.fromhex(job[2]))
     if job[0] == "t":
-        from apps.classair_wake import next_wake_at
+        from apps.classair_time import next_wake_at
 
         return sleep_s(node, next_wake_at(node))
     st = node.store

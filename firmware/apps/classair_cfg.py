@@ -62,7 +62,7 @@ def apply(node, port, data):
     """The wake's half that applies a configuration downlink; returns the seconds to sleep."""
     import payload
     from apps.classair import sleep_s
-    from apps.classair_wake import next_wake_at
+    from apps.classair_time import next_wake_at
     from node.modules import unload
 
     downlink(node, payload, (port, data))

@@ -72,3 +72,11 @@ def next_wake(node, unix):
     if best is None:
         best = local + 86400
     return best - off
+
+
+def next_wake_at(node):
+    """[unix time of the next wake or None while the network's time is unknown, the period until it is known]."""
+    from lorawan import clock
+
+    now = clock.now(node.store)
+    return [None if now is None else next_wake(node, now), _get(node, "interval_s")]

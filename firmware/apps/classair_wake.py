@@ -32,14 +32,6 @@ def level_for(co2, current, red, orange, hyst):
     return min(current, lo)
 
 
-def next_wake_at(node):
-    """[unix time of the next wake or None while the network's time is unknown, the period until it is known]."""
-    from apps.classair_time import next_wake
-
-    now = clock.now(node.store)
-    return [None if now is None else next_wake(node, now), _get(node, "interval_s")]
-
-
 def _encode(kind, values, nxt, confirmed=False):
     import payload
 
@@ -89,6 +81,8 @@ def wake(node):
     from apps.classair_led import show
 
     show(node, shown)
+    from apps.classair_time import next_wake_at
+
     nxt = next_wake_at(node)  # chosen now: the radio's half does not load the schedule
     _unload("apps.classair_time", "apps.classair_led")
     if reading is not None and level != prev:
