@@ -409,7 +409,8 @@ class EmulatedBoard:
 
     def _on_boot(self, msg):
         self.wdt_running = False
-        if not self._soft_reset:
+        soft = self._soft_reset
+        if not soft:
             self._ticks_origin_us = self.t_us
         self._soft_reset = False
         info = {
@@ -430,7 +431,8 @@ class EmulatedBoard:
             "cwd": str(self.flash),
         }
         self.powercut_after_bytes = -1
-        self.emit("boot", reset_cause=self.reset_cause)
+        # a boot after a soft reset goes on with the same wake: marked, so a reader counting wakes can skip it
+        self.emit("boot", reset_cause=self.reset_cause, **({"soft_reset": True} if soft else {}))
         return info
 
     def _bus_name(self, kind: str, bus: dict) -> str | None:

@@ -160,6 +160,7 @@ machine.deepsleep(60000)
     soft = [e["t"] for e in b.events if e["type"] == "soft_reset"]
     leds = [(e["name"], e["on"]) for e in b.events if e["type"] == "led"]
     assert len(soft) == 1 and leds == [("red", True), ("red", False)]  # lit through the soft reset, dark asleep
+    assert [e.get("soft_reset", False) for e in b.events if e["type"] == "boot"] == [False, True]
     assert [e["t"] for e in b.events if e["type"] == "led"][1] > soft[0]
 
 
