@@ -308,6 +308,8 @@ class EmulatedBoard:
         self.reset_cause = PWRON_RESET
         self.wake_reason = 0
         self._soft_reset = False  # the next boot follows a soft reset: the tick counters run on
+        self._light_slept = False  # this boot light-slept (machine.lightsleep)
+        self._new_wake = False  # the last soft reset came after a light sleep: it ended a wake
         self._ticks_origin_us = self.t_us
         self.powercut_after_bytes = -1
         self.pins: dict = {}
@@ -410,6 +412,7 @@ class EmulatedBoard:
     def _on_boot(self, msg):
         self.wdt_running = False
         soft = self._soft_reset
+        self._light_slept = False
         if not soft:
             self._ticks_origin_us = self.t_us
         self._soft_reset = False
@@ -527,6 +530,8 @@ class EmulatedBoard:
             return
         if kind == "wdt_start":
             self.wdt_running = True
+        if kind == "lightsleep":
+            self._light_slept = True
         fields = {k: v for k, v in msg.items() if k not in ("op", "type", "t")}
         self.emit(kind, t, **fields)
 
@@ -551,6 +556,7 @@ class EmulatedBoard:
             self.emit("soft_reset")
             self.t_us += SOFT_RESET_US
             self._soft_reset = True
+            self._new_wake = self._light_slept  # a soft reset after a light sleep begins the next wake
         elif outcome in ("reset", "watchdog"):
             self.emit(outcome, detail=msg.get("detail", "")[-500:])
             self._all_pins_off()
@@ -690,10 +696,13 @@ class EmulatedBoard:
 
     def wake_once(self, outcomes: dict | None = None) -> str:
         """One wake: boot_once, and again after each soft reset (the firmware going on in a fresh interpreter),
-        up to the sleep, reset, power loss or halt that ends it. Soft resets are counted in `outcomes`."""
+        up to the sleep, reset, power loss or halt that ends it. Soft resets are counted in `outcomes`. A soft
+        reset after a light sleep (a chip without pin hold keeping a light on) ends the wake: "lightsleep"."""
         outcome = self.boot_once()
         soft = 0
         while outcome == "soft_reset" and not self.halted:
+            if self._new_wake:
+                return "lightsleep"  # the chip slept light, then started its next wake afresh
             if outcomes is not None:
                 outcomes[outcome] = outcomes.get(outcome, 0) + 1
             soft += 1
@@ -728,7 +737,7 @@ class EmulatedBoard:
                 outcome = self.wake_once(res.outcomes)
                 res.boots += 1
                 res.outcomes[outcome] = res.outcomes.get(outcome, 0) + 1
-                if outcome == "deepsleep":
+                if outcome in ("deepsleep", "lightsleep"):
                     res.wakes += 1
                 if stop is not None and stop(self):
                     break

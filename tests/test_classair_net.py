@@ -205,3 +205,24 @@ def test_calibration_by_downlink(make_board):
         "recalibrated to 420 ppm, correction -100" in e["line"] for e in b.events if e["type"] == "log"
     )
     assert sensor.settings["asc"] == 0 and sensor.eeprom["asc"] == 0  # applied and persisted in the sensor
+
+
+def test_without_pin_hold_the_light_stays_on_through_a_light_sleep_the_watchdog_never_bites(make_board):
+    # The Pico has no pin hold: while a light is on the node sleeps light, waking to feed its 60 s watchdog, and
+    # starts each wake in a fresh interpreter as after deep sleep (a timer wake, exact counters); once active
+    # hours end and the light is off, it deep-sleeps again.
+    b, _ = net_board(make_board, board="rpi-pico-sx1262-hat", start="2026-09-07T15:00:00+02:00", heap_kb=192)
+    b.world.set("co2_ppm", 1200.0)
+    r = b.run(hours=5)  # 15:00 to 20:00: active hours end at 18:00
+    out = "\n".join(e["line"] for e in b.events if e["type"] == "log")
+    leds = [(e["name"], e["on"]) for e in b.events if e["type"] == "led"]
+    light = [e for e in b.events if e["type"] == "lightsleep"]
+    deep = b.log.of("sleep")
+    assert not r.halted and not b.log.of("watchdog") and r.wakes >= 14
+    assert leds == [("red", True), ("red", False)]  # lit from the first wake to the end of active hours
+    assert light and max(e["ms"] for e in light) <= 30000  # in slices the watchdog allows
+    off = next(e["t"] for e in b.events if e["type"] == "led" and not e["on"])
+    assert deep and all(e["t"] > off for e in deep) and all(e["t"] < off for e in light)
+    assert out.count("cause=1") == 1 and "cause=4" in out  # every wake after the first is a timer wake
+    fcnts = [e["fcnt"] for e in b.events if e["type"] == "lora_frame" and e.get("frame") == "uplink"]
+    assert fcnts == list(range(len(fcnts)))  # the link's counters exact through every light sleep

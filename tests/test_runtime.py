@@ -131,9 +131,15 @@ def test_a_wake_can_go_on_in_a_fresh_interpreter_once(tmp_path):
     assert "never printed" not in "\n".join(out)
     halves = [ln.split("] ", 1)[1] for ln in out if "half" in ln or "resume" in ln]
     assert halves == [
-        "first half", "citynode resume app=halves", "second half n=0 fresh=True cause=1",
-        "first half", "citynode resume app=halves", "second half n=1 fresh=True cause=4",
-        "first half", "citynode resume app=halves", "second half n=2 fresh=True cause=4",
+        "first half",
+        "citynode resume app=halves",
+        "second half n=0 fresh=True cause=1",
+        "first half",
+        "citynode resume app=halves",
+        "second half n=1 fresh=True cause=4",
+        "first half",
+        "citynode resume app=halves",
+        "second half n=2 fresh=True cause=4",
     ]
     assert sum("error in app: OSError" in ln for ln in out) == 1
     assert round(starts[1] - starts[0]) == 600  # both halves' time awake came off the sleep

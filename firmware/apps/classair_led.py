@@ -23,7 +23,7 @@ def _pin(node, name, lit):
         p = machine.Pin(spec["pin"], machine.Pin.OUT, value=v, hold=False)
         p.init(hold=True)
     else:
-        # rp2 and stm32 have no pin hold: the level lasts while the chip is awake or in light sleep.
+        # rp2 and stm32 have no pin hold: the level lasts while the chip is awake or in light sleep (keep_pins).
         machine.Pin(spec["pin"], machine.Pin.OUT, value=v)
 
 
@@ -42,3 +42,5 @@ def show(node, state):
         green = (state == _GREEN or state == _ORANGE) and mode != "red_only"
     _pin(node, "red", red)
     _pin(node, "green", green)
+    if node.board.spec.get("port") != "esp32":
+        node.keep_pins(red or green)  # no pin hold here: a lit light keeps the chip in light sleep

@@ -45,6 +45,11 @@ class Node:
             self._link = Link(self)
         return self._link
 
+    def keep_pins(self, on):
+        """On a chip without pin hold (rp2, stm32): whether the app's output pins (a light) must stay driven while
+        the node sleeps. Then it sleeps light, not deep, until the next wake."""
+        self.store.set("rt.h", 1 if on else 0)
+
     def resume_after_reset(self, state):
         """End this half of the wake with a soft reset; the app's resume(node, state) does the rest in a fresh
         interpreter. Everything loaded so far (code, and the names no heap frees otherwise) is gone, so each half
@@ -67,9 +72,12 @@ def main():
     st = Store()
     cause = machine.reset_cause()  # a soft reset leaves the chip's cause as it was
     resume = st.get("rt.r")  # [state, boot ticks]: the second half of a wake (Node.resume_after_reset)
-    if resume is not None:
+    if st.get("rt.w"):
+        cause = machine.DEEPSLEEP_RESET  # the last wake ended in a light sleep: this is a timer wake
+    if resume is not None or st.get("rt.w"):
         st.delete("rt.r")
-        st.save()  # once only: a crash or reset in this half ends the wake, the next one starts afresh
+        st.delete("rt.w")
+        st.save()  # once only: a crash or reset from here on is a wake of its own, counted as such
     elif cause == machine.WDT_RESET:
         st.set("wdt_resets", st.get("wdt_resets", 0) + 1, durable=True)
     try:
@@ -83,6 +91,7 @@ def main():
             delattr(sys.modules["node"], k)
         brd = load_board()
         node = Node(brd, cfg, st, wdt)
+        node.reset_cause = cause
         if resume is None:
             _log("citynode boot v=%s board=%s app=%s cause=%d" % (v, brd.id, cfg["app"], cause))
         else:
@@ -107,4 +116,16 @@ def main():
         _log("crash %d in a row: retry in %d s" % (n, sleep_ms // 1000))
     st.save()
     wdt.feed()
-    machine.deepsleep(max(_MIN_SLEEP_MS, sleep_ms))
+    ms = max(_MIN_SLEEP_MS, sleep_ms)
+    if st.get("rt.h"):
+        # The app's pins must stay driven and this chip cannot hold them through deep sleep: sleep light (RAM and
+        # pins kept), waking to feed the watchdog, then begin the next wake in a fresh interpreter.
+        while ms > 0:
+            k = min(ms, _WDT_MS // 2)
+            machine.lightsleep(k)
+            wdt.feed()
+            ms -= k
+        st.set("rt.w", 1)
+        st.save(soft_reset=True)
+        machine.soft_reset()
+    machine.deepsleep(ms)

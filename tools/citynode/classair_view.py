@@ -109,7 +109,7 @@ class ClassAirView:
             self.uplinks.append(up)
             if self._pending is not None:
                 self._pending["uplinks"].append(up)
-        elif kind in ("sleep", "reset", "watchdog", "halt", "powercut"):
+        elif kind in ("sleep", "lightsleep", "reset", "watchdog", "halt", "powercut"):
             if self._pending is not None and not self.as_json and self.live:
                 self._row(self._pending)
             self._pending = None
