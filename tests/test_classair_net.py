@@ -219,6 +219,7 @@ def test_without_pin_hold_the_light_stays_on_through_a_light_sleep_the_watchdog_
     light = [e for e in b.events if e["type"] == "lightsleep"]
     deep = b.log.of("sleep")
     assert not r.halted and not b.log.of("watchdog") and r.wakes >= 14
+    assert {e["timeout_ms"] for e in b.log.of("wdt_start")} == {8000}  # an RP2040 takes 8.3 s at most
     assert leds == [("red", True), ("red", False)]  # lit from the first wake to the end of active hours
     assert light and max(e["ms"] for e in light) <= 30000  # in slices the watchdog allows
     off = next(e["t"] for e in b.events if e["type"] == "led" and not e["on"])

@@ -159,9 +159,34 @@ machine.deepsleep(60000)
     assert "ticks since the chip's reset 2" in out
     soft = [e["t"] for e in b.events if e["type"] == "soft_reset"]
     leds = [(e["name"], e["on"]) for e in b.events if e["type"] == "led"]
-    assert len(soft) == 1 and leds == [("red", True), ("red", False)]  # lit through the soft reset, dark asleep
+    # lit through the soft reset, dark asleep
+    assert len(soft) == 1 and leds == [("red", True), ("red", False)]
     assert [e.get("soft_reset", False) for e in b.events if e["type"] == "boot"] == [False, True]
     assert [e["t"] for e in b.events if e["type"] == "led"][1] > soft[0]
+
+
+@pytest.mark.parametrize(
+    ("board_id", "longest_ms"),
+    [("heltec-wifi-lora32-v3", None), ("rpi-pico-sx1262-hat", 8388), ("nucleo-wl55jc", 32767)],
+)
+def test_the_watchdog_takes_the_timeouts_the_chip_takes(tmp_path, board_id, longest_ms):
+    src = """
+import machine
+for ms in (8388, 8389, 32767, 32768, 60000):
+    try:
+        machine.WDT(timeout=ms)
+        print("wdt", ms, "ok")
+    except ValueError:
+        print("wdt", ms, "refused")
+machine.deepsleep(1000)
+"""
+    fw = firmware_with(tmp_path / "fw", {"main.py": src})
+    with EmulatedBoard(board_id, firmware_dir=fw, flash_dir=tmp_path / "flash") as b:
+        b.run(wakes=1)
+        out = [ln for ln in logs(b) if ln.startswith("wdt")]
+    for ln in out:
+        ms = int(ln.split()[1])
+        assert ln.endswith("ok" if longest_ms is None or ms <= longest_ms else "refused"), ln
 
 
 def test_virtual_time_sleep_ticks_and_rtc(tmp_path):

@@ -264,7 +264,11 @@ class Link:
             self._count("deferred")
             self.node.log("lorawan: duty cycle: deferred")
             return None
-        time.sleep_ms(best[0] * 1000 + 1000)
+        w = best[0] + 1
+        while w > 0:  # in steps the shortest watchdog (an RP2040's 8 s) outlasts
+            self.node.feed()
+            time.sleep_ms(min(w, 4) * 1000)
+            w -= 4
         return best[1], best[2], toa, best[3]
 
     def _tx(self, b, freq, k, t, dr, p):
@@ -312,6 +316,7 @@ class Link:
         sym = eu868.symbol_us(dr)
         early = (4 * sym) // 1000 + 10  # open 4 symbols (+10 ms) early
         w = time.ticks_diff(time.ticks_add(end, d - early), time.ticks_ms())
+        self.node.feed()  # a join waits 5 + 6 s for its windows: more than an RP2040's watchdog lasts unfed
         if w > 0:
             time.sleep_ms(w)
         pkt = self.radio().rx(freq, dr, 2 * early + (8 * sym) // 1000 + 20)

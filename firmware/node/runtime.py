@@ -65,7 +65,12 @@ def _log(msg):
 
 
 def main():
-    wdt = machine.WDT(timeout=_WDT_MS)
+    for wdt_ms in (_WDT_MS, 32000, 8000):  # the longest the chip takes: any on an ESP32, ~32 s STM32, 8.3 s RP2040
+        try:
+            wdt = machine.WDT(timeout=wdt_ms)
+            break
+        except ValueError:
+            pass
     from node.store import Store
     from node.board import load as load_board
 
@@ -121,7 +126,7 @@ def main():
         # The app's pins must stay driven and this chip cannot hold them through deep sleep: sleep light (RAM and
         # pins kept), waking to feed the watchdog, then begin the next wake in a fresh interpreter.
         while ms > 0:
-            k = min(ms, _WDT_MS // 2)
+            k = min(ms, wdt_ms // 2)
             machine.lightsleep(k)
             wdt.feed()
             ms -= k

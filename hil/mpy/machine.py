@@ -397,8 +397,16 @@ class RTC:
         _hil.rtc_memory = bytes(data)
 
 
+# The longest watchdog timeout each port's WDT accepts (ms): the RP2040's counter, the STM32's IWDG at its
+# largest prescaler; an ESP32 takes any.
+_WDT_MAX_MS = {"rp2": 8388, "stm32": 32767}
+
+
 class WDT:
     def __init__(self, id=0, timeout=5000):
+        top = _WDT_MAX_MS.get(_hil.info["board"]["port"])
+        if timeout < 1 or (top is not None and timeout > top):
+            raise ValueError("WDT timeout out of range")
         _hil.wdt_timeout_us = timeout * 1000
         _hil.wdt_fed_us = _hil.now_us
         _hil.event("wdt_start", timeout_ms=timeout)
