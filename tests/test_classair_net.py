@@ -186,7 +186,7 @@ def test_whole_node_within_64_kb_heap(make_board):
 
 def test_whole_node_in_process_within_72_kb_heap(make_board):
     # One interpreter for every boot keeps every name any earlier boot interned (a board's reset frees them),
-    # so this mode needs a 640-entry name pool a board never allocates: 70 KB today, held here with 2 KB to spare.
+    # so this mode needs a 640-entry name pool a board never allocates: 68 KB today, held here with 4 KB to spare.
     _school_morning_in(make_board, 72, "inprocess")
 
 
