@@ -1,6 +1,6 @@
 # ClassAir's clock: local time from UTC (the network's DeviceTime) with a fixed offset and the EU summer-time
-# rule, whether a moment is in active hours, and when the next wake is due. Loaded for a moment each wake and
-# dropped before the radio needs the heap.
+# rule, whether a moment is in active hours, and when the next wake is due. Loaded for a moment in the halves
+# of a wake that need it, never in the radio's.
 from apps.classair_settings import get as _get
 
 

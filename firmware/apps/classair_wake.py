@@ -1,5 +1,5 @@
 # ClassAir's wake up to the uplink: measure, set the light, choose the one uplink of the wake and encode it.
-# Loaded by apps.classair for that part of the wake and dropped before the radio needs the heap.
+# The first half of a wake (apps.classair.run): the radio's half runs after a soft reset, without this code.
 import time
 from micropython import const
 from apps.classair_settings import get as _get
