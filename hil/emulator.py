@@ -552,7 +552,7 @@ class EmulatedBoard:
             self.t_us += ms * 1000
             self.reset_cause, self.wake_reason = DEEPSLEEP_RESET, TIMER_WAKE
         elif outcome == "soft_reset":
-            # Only the interpreter restarts: pins, pin holds, RTC memory and the chip's reset cause stay.
+            # Only the interpreter restarts: pins, pin holds, RTC memory, ticks and the chip's reset cause stay.
             self.emit("soft_reset")
             self.t_us += SOFT_RESET_US
             self._soft_reset = True

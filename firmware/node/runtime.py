@@ -77,9 +77,10 @@ def main():
     st = Store()
     cause = machine.reset_cause()  # a soft reset leaves the chip's cause as it was
     resume = st.get("rt.r")  # [state, boot ticks]: the second half of a wake (Node.resume_after_reset)
-    if st.get("rt.w"):
-        cause = machine.DEEPSLEEP_RESET  # the last wake ended in a light sleep: this is a timer wake
-    if resume is not None or st.get("rt.w"):
+    light = st.get("rt.w")  # the last wake ended in a light sleep: this is a timer wake
+    if light:
+        cause = machine.DEEPSLEEP_RESET
+    if resume is not None or light:
         st.delete("rt.r")
         st.delete("rt.w")
         st.save()  # once only: a crash or reset from here on is a wake of its own, counted as such
