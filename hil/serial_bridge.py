@@ -152,11 +152,16 @@ def _preexec():
 
 
 _DEBUG = bool(os.environ.get("CITYNODE_BRIDGE_DEBUG"))
+# A Ctrl-C for running code waits this long for the interpreter's next call before it is sent as a signal.
+_KBD_FALLBACK_S = 1.0
+# What the port prints when it waits for input: the friendly REPL, the raw REPL's banner, the end of a raw exec.
+_PROMPTS = (b">>> ", b"exit\r\n>", b"\x04>")
 
 
 def _dbg(msg):
     if _DEBUG:
-        print(f"{time.monotonic():.3f} bridge: {msg}", file=sys.stderr, flush=True)
+        # The process's own stderr: a CliRunner in the test thread swaps sys.stderr for the command's.
+        print(f"{time.monotonic():.3f} bridge: {msg}", file=sys.__stderr__, flush=True)
 
 
 class _ServedBoard(EmulatedBoard):
@@ -211,6 +216,7 @@ class SerialBridge:
         self._last_cr = False
         self._wake_at = None
         self._hold_deadline = None
+        self._kbd_at = None  # a Ctrl-C for running code, waiting for its next call (see _interrupt)
         self._suppress = False
         self._stop = False
         self._closed = False
@@ -365,6 +371,7 @@ class SerialBridge:
         self._suppress = not run_main
         self._raw_after_boot = not run_main
         self._hold_deadline = time.monotonic() + 10
+        self._kbd_at = None
         self.boots += 1
 
     def _kill_child(self):
@@ -429,7 +436,8 @@ class SerialBridge:
         while not self._stop:
             timeout = 0.5
             now = time.monotonic()
-            for t in (self._wake_at, self._hold_deadline if self._pending else None):
+            kbd_due = self._kbd_at + _KBD_FALLBACK_S if self._kbd_at is not None else None
+            for t in (self._wake_at, self._hold_deadline if self._pending else None, kbd_due):
                 if t is not None:
                     timeout = min(timeout, max(0.0, t - now))
             events = self._sel.select(timeout)
@@ -453,6 +461,10 @@ class SerialBridge:
 
     def _timers(self):
         now = time.monotonic()
+        if self._kbd_at is not None and now - self._kbd_at >= _KBD_FALLBACK_S:
+            # Code that makes no call (a busy loop): only the signal stops it. The one risk left is the one above.
+            self._kbd_at = None
+            self._to_child(b"\x03")
         if self._wake_at is not None and now >= self._wake_at:
             self._wake_at = None
             if not self.plugged:
@@ -510,17 +522,39 @@ class SerialBridge:
             if self._state == "boot":
                 self._hold_deadline = time.monotonic() + 10
             return
-        if self._state == "run":
-            # Code is running: a Ctrl-C interrupts it; what follows waits for the REPL's prompt (the port
-            # flushes its input when it switches the terminal to raw mode).
+        if self._state == "run" or (self._state == "repl" and not self._tail.endswith(_PROMPTS)):
+            # Code is running (main.py, or what the REPL was given): a Ctrl-C interrupts it; what follows waits
+            # for the REPL's prompt (the port flushes its input when it switches the terminal to raw mode). At a
+            # prompt the port reads Ctrl-C as a character, so it goes as one.
             i = data.find(b"\x03")
             if i >= 0:
-                self._to_child(data[: i + 1])
+                self._to_child(data[:i])
+                self._interrupt()
                 self._pending = data[i + 1 :]
                 self._state = "wait_prompt"
                 self._hold_deadline = time.monotonic() + 3
                 return
         self._to_child(data)
+
+    def _interrupt(self):
+        """Ctrl-C for running code, raised at the interpreter's next call into the board.
+
+        Not as the terminal's SIGINT: the unix port raises KeyboardInterrupt from its signal handler wherever the
+        interpreter is, and one that lands while a name is being interned leaves the qstr lock held, so the next
+        import or compile hangs for ever (seen as a board that enters the raw REPL and then never answers). A
+        board's UART interrupt only asks the VM to raise at its next safe point; a call is one."""
+        if self._kbd_at is None:
+            self._kbd_at = time.monotonic()
+
+    def _reply(self, reply: dict):
+        if self._kbd_at is not None:
+            self._kbd_at = None
+            reply["kbd"] = 1
+        body = json.dumps(reply).encode()
+        try:
+            os.write(self._rx_w, b"%07d\n" % len(body) + body)
+        except OSError:
+            pass
 
     def _to_child(self, data: bytes):
         if self._cm is None:
@@ -577,12 +611,14 @@ class SerialBridge:
             self._on_child_output(data)
 
     def _on_child_output(self, data: bytes):
+        if _DEBUG:
+            _dbg(f"child says {data[-300:]!r} state={self._state}")
         self._tail = (self._tail + data)[-64:]
         r = self._tail.rfind(b"raw REPL; CTRL-B to exit")
         f = self._tail.rfind(b">>> ")
         if r >= 0 or f >= 0:
             self._raw = r > f
-        prompt = self._tail.endswith(b">>> ") or self._tail.endswith(b"exit\r\n>")
+        prompt = self._tail.endswith(_PROMPTS)
         if self._suppress:
             if prompt:
                 self._suppress = False
@@ -667,8 +703,7 @@ class SerialBridge:
                 self.eb._after_end(dict(msg, outcome=outcome))
             elif op == "serve_run":
                 self._serve_state("run")
-                body = b"{}"
-                os.write(self._rx_w, b"%07d\n" % len(body) + body)
+                self._reply({})
             elif op == "serve_stop":
                 outcome = self._end_msg["outcome"] if getattr(self, "_end_msg", None) else "reset"
                 self._end_msg = None
@@ -686,11 +721,7 @@ class SerialBridge:
                     except Exception as e:  # noqa: BLE001 - a model bug must not hang the board
                         self._log(f"device model failed on {op}: {e!r}")
                         reply = {"error": "EIO"}
-                body = json.dumps(reply).encode()
-                try:
-                    os.write(self._rx_w, b"%07d\n" % len(body) + body)
-                except OSError:
-                    pass
+                self._reply(reply)
         return True
 
     def _serve_state(self, state: str):
@@ -702,7 +733,7 @@ class SerialBridge:
                 data, self._pending = self._pending, b""
                 self._deliver(data)
         elif state == "repl":
-            if self._tail.endswith((b">>> ", b"exit\r\n>")):  # the prompt came through before this message
+            if self._tail.endswith(_PROMPTS):  # the prompt came through before this message
                 self._state = "repl"
                 if self._pending:
                     self._release()

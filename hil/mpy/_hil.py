@@ -63,6 +63,9 @@ def call(op, **args):
         sys.exit(1)
     body = _rx.read(int(head))
     reply = json.loads(body)
+    if "kbd" in reply:
+        # Ctrl-C on the serial bridge's port, delivered here, where the interpreter holds no lock.
+        raise KeyboardInterrupt
     if "error" in reply:
         raise OSError(reply["error"])
     return reply
