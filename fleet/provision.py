@@ -165,10 +165,13 @@ class NodeLink:
     def _fail(self, doing: str, e: BaseException, state: str = "") -> ProvisionError:
         text = str(e).strip()
         text = vault_mod.redact(text.splitlines()[-1] if text else e.__class__.__name__, self.secrets)
-        if isinstance(e, OSError) or "went away" in text or "no such port" in text or "Input/output" in text:
-            why = "the port went away (cable unplugged or board reset)"
-        elif isinstance(e, TimeoutError) or "timed out" in text:
+        # TimeoutError is an OSError: ask about it first, or a silent board reads as a pulled cable.
+        if isinstance(e, TimeoutError) or "timed out" in text:
             why = "the board stopped answering (cable pulled? board reset?)"
+        elif (
+            isinstance(e, OSError) or "went away" in text or "no such port" in text or "Input/output" in text
+        ):
+            why = "the port went away (cable unplugged or board reset)"
         else:
             why = text[:200]
         return ProvisionError(f"{self.port}: {doing} failed: {why}" + (f"; {state}" if state else ""))
@@ -202,18 +205,17 @@ class NodeLink:
 
         from citynode.deploy import DeployError
 
-        # A last resort against a board that stalls mid-transfer (a raw-paste window that never opens): close the
-        # port under the reader, which then fails instead of waiting for ever.
+        # A last resort against a board that stalls mid-transfer (a raw-paste window that never opens): the
+        # reader is told to give up. The port is not closed from this thread: two threads closing one pyserial
+        # port can close its file descriptor twice, and the second close hits whatever reused the number.
         timeout = timeout or self.timeout
         limit = timeout * 1.5 + 1.0
+        repl = self.repl
         stalled = threading.Event()
 
         def stall():
             stalled.set()
-            try:
-                self.repl.ser.close()
-            except Exception:  # noqa: BLE001
-                pass
+            repl.abort()
 
         watchdog = threading.Timer(limit, stall)
         watchdog.daemon = True

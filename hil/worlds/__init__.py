@@ -12,7 +12,15 @@ import importlib
 
 class World:
     name = "still"
-    defaults = {"battery_mv": 3700.0, "temp_c": 21.0, "rh_pct": 45.0, "pressure_pa": 101325.0, "button": 0}
+    # A quiet, well-aired room: a board served without a scenario (`emulate --serve`) measures something.
+    defaults = {
+        "battery_mv": 3700.0,
+        "temp_c": 21.0,
+        "rh_pct": 45.0,
+        "pressure_pa": 101325.0,
+        "co2_ppm": 450.0,
+        "button": 0,
+    }
 
     def __init__(self, start_us: int = 0, seed: int = 0, **options):
         self.start_us = start_us

@@ -48,6 +48,7 @@ class RawRepl:
         self._buf = b""
         self.raw_paste = None  # unknown until tried
         self.bytes_sent = 0
+        self._aborted = False
 
     def close(self):
         try:
@@ -55,7 +56,17 @@ class RawRepl:
         except Exception:  # noqa: BLE001 - closing a port that went away
             pass
 
+    def abort(self):
+        """From another thread: make the next read fail with TimeoutError (the port stays open)."""
+        self._aborted = True
+        try:
+            self.ser.cancel_read()
+        except Exception:  # noqa: BLE001 - a port that went away fails the reader by itself
+            pass
+
     def _write(self, data: bytes):
+        if self._aborted:
+            raise TimeoutError("given up: no progress")
         try:
             self.ser.write(data)
         except Exception as e:  # noqa: BLE001
@@ -63,6 +74,8 @@ class RawRepl:
         self.bytes_sent += len(data)
 
     def _fill(self) -> bool:
+        if self._aborted:
+            raise TimeoutError("given up: no progress")
         try:
             n = self.ser.in_waiting
             chunk = self.ser.read(max(1, n))
