@@ -165,6 +165,8 @@ class Interpreter:
     def read_msg(self, timeout_s: float) -> dict | None:
         """The next message; None when the process has gone; {"op": "_hang"} after timeout_s of silence."""
         while b"\n" not in self._buf:
+            if self.rfd is None:
+                return None
             if not self._sel.select(timeout_s):
                 return {"op": "_hang"}
             chunk = os.read(self.rfd, 65536)
@@ -175,6 +177,8 @@ class Interpreter:
         return json.loads(line)
 
     def reply(self, obj: dict):
+        if self.wfd is None:
+            return
         body = json.dumps(obj).encode()
         try:
             os.write(self.wfd, b"%07d\n" % len(body) + body)
@@ -186,11 +190,15 @@ class Interpreter:
         return self.stdio.read().decode(errors="replace")[-2000:]
 
     def close(self):
+        # Once only: a second os.close of a number would close whatever file has been given that number since.
+        if self.rfd is None:
+            return
         for fd in (self.rfd, self.wfd):
             try:
                 os.close(fd)
             except OSError:
                 pass
+        self.rfd = self.wfd = None
         self._sel.close()
         if self.proc.poll() is None:
             self.proc.kill()
