@@ -83,43 +83,47 @@ def test_main_runs_at_boot_and_ctrl_c_interrupts_it(bridge):
     assert time.monotonic() - t0 < 5
 
 
-def test_ctrl_c_stops_running_code_at_its_next_call_into_the_board(bridge):
+def test_ctrl_c_stops_running_code_at_its_next_call_into_the_board(bridge, tmp_path):
     """A Ctrl-C for a running main.py is raised where it next calls the board's hardware, as a board's UART
     interrupt is, never from a signal in the middle of a compile: the unix port raised it mid-compile with the
     qstr lock held, and the next compile hung (a board that enters the raw REPL and then never answers)."""
     import serial
 
-    b = bridge()
-    (b.flash / "main.py").write_text(
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text(
         "import machine\ni2c = machine.I2C(0, scl=machine.Pin(18), sda=machine.Pin(17))\nn = 0\n"
         "print('running')\n"
         "while True:\n    n += 1\n    for k in range(100):\n"
         "        exec('v%d = n' % (k + n % 200))  # names interned, under the interpreter's qstr lock\n"
         "    i2c.scan()  # the board's hardware\n"
     )
+    b = bridge(flash_dir=flash)  # main.py is there at the first boot
     s = serial.Serial(b.path, timeout=0.1)
+
+    def read_until(pred, limit=10):
+        out = b""
+        t0 = time.monotonic()
+        while not pred(out) and time.monotonic() - t0 < limit:
+            out += s.read(1000)
+        return out
+
     try:
-        time.sleep(0.3)  # main.py is running since the bridge powered the board on
+        s.write(b"\x03")  # to the REPL, whatever the board was doing
+        read_until(lambda o: o.endswith(b">>> "))
         for _ in range(3):
+            s.write(b"\x04")  # soft reset at the REPL: main.py runs again
+            out = read_until(lambda o: b"running" in o)
+            assert b"running" in out, out
+            time.sleep(0.1)
             s.write(b"\x03")
-            out = b""
-            t0 = time.monotonic()
-            while not out.endswith(b">>> ") and time.monotonic() - t0 < 10:
-                out += s.read(1000)
+            out = read_until(lambda o: o.endswith(b">>> "))
             assert b"KeyboardInterrupt" in out and b'"_hil"' in out, (
                 out
             )  # raised in the call, not mid-compile
             s.write(b"print(6 * 7)\r")
-            out = b""
-            while b"42\r\n" not in out and time.monotonic() - t0 < 10:
-                out += s.read(1000)
+            out = read_until(lambda o: b"42\r\n" in o)
             assert b"42\r\n" in out, out
-            s.write(b"\x04")  # soft reset at the REPL: main.py runs again
-            out = b""
-            while b"running" not in out and time.monotonic() - t0 < 10:
-                out += s.read(1000)
-            assert b"running" in out, out
-            time.sleep(0.1)
     finally:
         s.close()
 
