@@ -462,7 +462,7 @@ class SerialBridge:
     def _timers(self):
         now = time.monotonic()
         if self._kbd_at is not None and now - self._kbd_at >= _KBD_FALLBACK_S:
-            # Code that makes no call (a busy loop): only the signal stops it. The one risk left is the one above.
+            # Code that makes no call (a busy loop): only the signal stops it, with the risk _interrupt avoids.
             self._kbd_at = None
             self._to_child(b"\x03")
         if self._wake_at is not None and now >= self._wake_at:
