@@ -158,6 +158,10 @@ def _dict(row: sqlite3.Row | None) -> dict | None:
     return dict(row) if row is not None else None
 
 
+def _busy(e: Exception) -> bool:
+    return "locked" in str(e) or "busy" in str(e)
+
+
 class Registry:
     """A connection to the registry file. Use as a context manager, or call close()."""
 
@@ -186,23 +190,36 @@ class Registry:
         except sqlite3.Error as e:
             raise self._error(e) from None
         self.db.row_factory = sqlite3.Row
-        try:
-            self.db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
-            self.db.execute("PRAGMA foreign_keys = ON")
-            mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode != "wal":
-                self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = NORMAL")  # durable at each checkpoint; safe with WAL
-            self._migrate()
-        except sqlite3.Error as e:
-            self.db.close()
-            raise self._error(e) from None
+        import time
+
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                self._open()
+                break
+            except sqlite3.Error as e:
+                # Two citynodes opening a new registry at once: switching it to WAL needs the file to itself, and
+                # SQLite answers "locked" at once there, without its busy handler. Retry until the timeout.
+                if _busy(e) and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                    continue
+                self.db.close()
+                raise self._error(e) from None
+
+    def _open(self):
+        self.db.execute(f"PRAGMA busy_timeout = {int(self.timeout * 1000)}")
+        self.db.execute("PRAGMA foreign_keys = ON")
+        mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
+        if mode != "wal":
+            self.db.execute("PRAGMA journal_mode = WAL")
+        self.db.execute("PRAGMA synchronous = NORMAL")  # durable at each checkpoint; safe with WAL
+        self._migrate()
 
     # ------------------------------------------------------------------------------------------ plumbing
 
     def _error(self, e: Exception) -> RegistryError:
         msg = str(e)
-        if "locked" in msg or "busy" in msg:
+        if _busy(e):
             return RegistryError(
                 f"the registry {self.path} is locked by another citynode (waited {self.timeout:g} s): try again"
             )

@@ -252,3 +252,31 @@ def test_two_processes_write_at_once(tmp_path):
         assert r.db.execute("SELECT count(*) FROM history").fetchone()[0] == 600
         assert r.db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert r.app_key("0000000200000095") == bytes([2]) * 16
+
+
+OPENER = """
+import sys
+from fleet.registry import Registry
+for i in range(int(sys.argv[2])):
+    Registry(f"{sys.argv[1]}/r{i}.db").close()
+print("done", flush=True)
+"""
+
+
+def test_two_processes_create_registries_at_once(tmp_path):
+    """Two citynodes creating the same new registry race to switch it to WAL; SQLite answers that switch with
+    'locked' at once, without waiting: the loser must wait and retry, not fail."""
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", OPENER, str(tmp_path), "100"],
+            env=dict(os.environ, CITYNODE_DB_TIMEOUT="20"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert out.strip() == "done"
