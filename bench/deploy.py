@@ -17,7 +17,6 @@ from pathlib import Path
 from citynode.build import build
 from citynode.deploy import deploy
 from citynode.multiboard import run_on_ports
-from citynode.paths import FIRMWARE_DIR
 
 BOARD = "heltec-wifi-lora32-v3"
 MPREMOTE = shutil.which("mpremote") or str(Path(sys.executable).with_name("mpremote"))
@@ -84,7 +83,7 @@ def _mpremote_cp(bundle: Path, port: str) -> float:
 
 
 def run():
-    app = "classair" if (FIRMWARE_DIR / "apps" / "classair.py").exists() else "counter"
+    app = "classair"
     rows = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)

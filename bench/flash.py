@@ -146,12 +146,9 @@ def run():
             else:
                 rows.append((f"flash 1.5 MB: four boards at once ({what})", f"{four:.2f} s = {ratio:.2f}x",
                              "(host cost, information)", True))  # fmt: skip
-        try:
-            from citynode.build import build
-            from citynode.paths import FIRMWARE_DIR
-        except ImportError:
-            return rows  # no deploy in this tree yet
-        app = "classair" if (FIRMWARE_DIR / "apps" / "classair.py").exists() else "counter"
+        from citynode.build import build
+
+        app = "classair"
         bundle = build(BOARD, app, work / "bundle")
         one = _flash_and_deploy(1, image, bundle, work)
         four = _flash_and_deploy(4, image, bundle, work)

@@ -256,3 +256,17 @@ def decode_downlink(role, port, data):
         key += 1
         i += _size(s, i)
     return out
+
+
+def check_config(role, new, get):
+    """None if the settings a downlink brings (`new`), over the node's others (get(key)), keep the role's rules;
+    else the broken rule in words. The same rules, from the schema, are checked by `citynode encode-downlink` and
+    the JavaScript codec before a downlink is sent."""
+    for r in getattr(_table(role), "RULES", ()):
+        a = new[r[0]] if r[0] in new else get(r[0])
+        if r[4] and not a:
+            continue
+        b = (new[r[2]] if r[2] in new else get(r[2])) + r[3]
+        if not (a < b if r[1] == 0 else a <= b):
+            return "%s (%s=%s, %s=%s)" % (r[5], r[0], a, r[2], b - r[3])
+    return None

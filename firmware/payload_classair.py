@@ -28,3 +28,8 @@ DOWN = {
         400, 2000,
     ),
 }
+RULES = (
+    ('orange_ppm', 0, 'red_ppm', 0, True, 'orange_ppm must be below red_ppm (or 0)'),
+    ('hysteresis_ppm', 0, 'red_ppm', -400, False, 'hysteresis_ppm must be below red_ppm - 400'),
+    ('active_start_h', 0, 'active_end_h', 0, False, 'active_start_h must be below active_end_h'),
+)

@@ -15,6 +15,7 @@ from fleet import payloads as P
 from fleet import payloads_schema as S
 
 _KIND_CODES = {"uint": 0, "enum": 1, "flags": 2, "bool": 3, "steps": 4}
+_OP_CODES = {"<": 0, "<=": 1}
 _TYPE_CODES = {"num": 0, "bool": 1, "text": 2, "bytes": 3, "pack": 4}
 
 
@@ -70,6 +71,15 @@ def firmware_table(role: str) -> str:
     ]
     lines += [f"{name} = {names!r}" for names, name in consts.items()]
     lines += ["UP = {", *up, "}", "DOWN = {", *down, "}"]
+    rules = S.ROLES[role].get("rules", [])
+    if rules:
+        # (left, op, right, offset, unless left is 0, reason): checked by payload.check_config on the node
+        lines.append("RULES = (")
+        for r in rules:
+            op = _OP_CODES[r["op"]]
+            t = (r["left"], op, r["right"], r["offset"], r["unless_zero"], S.rule_text(r, why=False))
+            lines.append(f"    {t!r},")
+        lines.append(")")
     return "\n".join(lines) + "\n"
 
 

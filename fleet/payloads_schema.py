@@ -98,6 +98,27 @@ def temp(name="temp_c", res=0.1, doc="temperature"):
     return num(name, "°C", -40, 85, res=res, zero=20, doc=doc)
 
 
+_OPS = {"<": "below", "<=": "at most"}
+
+
+def rule(left, op, right, offset=0, unless_zero=False, doc=""):
+    """A rule between two settings of a role: `left op right + offset`, over the node's settings as a downlink
+    would leave them. unless_zero: the rule does not apply while `left` is 0 (0 meaning "off")."""
+    if op not in _OPS:
+        raise ValueError(f"rule op {op!r}: one of {', '.join(_OPS)}")
+    return {"left": left, "op": op, "right": right, "offset": offset, "unless_zero": unless_zero, "doc": doc}
+
+
+def rule_text(r: dict, why: bool = True) -> str:
+    """The rule in words, as every checker (node, CLI, JavaScript codec) says it when a setting breaks it; the
+    node's log leaves out the why (bytes of heap)."""
+    right = r["right"] + (f" {'+' if r['offset'] > 0 else '-'} {abs(r['offset'])}" if r["offset"] else "")
+    text = f"{r['left']} must be {_OPS[r['op']]} {right}"
+    if r["unless_zero"]:
+        text += " (or 0)"
+    return text + (f": {r['doc']}" if r["doc"] and why else "")
+
+
 def status_fields():
     """Daily status, the same for every role."""
     return [
@@ -148,9 +169,12 @@ def state(extra_flags=(), parts_before=(), sign=None):
 
 LED = ["off", "green", "orange", "red"]
 
+# THE list of node roles. Each role's "built" says whether its firmware exists (the package firmware/apps/<role>/):
+# a role not built yet has its messages designed here, but no command offers it (fleet/roles.py).
 ROLES = {
     "classair": {
         "doc": "classroom CO2 indicator: SCD4x CO2/T/RH, a traffic-light LED",
+        "built": True,
         "messages": {
             "periodic": {
                 "fport": 10,
@@ -209,6 +233,17 @@ ROLES = {
                 ],
             },
         },
+        "rules": [
+            rule("orange_ppm", "<", "red_ppm", unless_zero=True, doc="orange comes before red"),
+            rule(
+                "hysteresis_ppm",
+                "<",
+                "red_ppm",
+                offset=-400,
+                doc="green must come back above outdoor air (~400 ppm)",
+            ),
+            rule("active_start_h", "<", "active_end_h", doc="active hours start before they end"),
+        ],
     },
     "bin": {
         "doc": "waste bin fill level: ultrasonic distance, temperature (fire), tilt",
@@ -397,4 +432,10 @@ ROLES = {
             },
         },
     },
+}
+
+# Firmware apps that are not roles: they send no payload of the schema and are never provisioned as a role.
+TOOL_APPS = {
+    "counter": "counts its wakes, no network: what an unprovisioned node runs",
+    "lorawan_probe": "a link test: one small uplink per wake (wake counter, last SNR)",
 }

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fleet import roles
 from fleet import vault as vault_mod
 from fleet.registry import Registry, RegistryError
 from fleet.settings import Settings
@@ -322,12 +323,6 @@ class Result:
     join: JoinReport | None = None
 
 
-def known_roles() -> list[str]:
-    from citynode.paths import FIRMWARE_DIR
-
-    return sorted(p.stem for p in (FIRMWARE_DIR / "apps").glob("*.py") if not p.stem.startswith("_"))
-
-
 def check_request(req: Request, reg: Registry) -> tuple[dict | None, Request]:
     """Validate; with --replace, fill site/location/role from the old device. Returns (old device, request)."""
     old = None
@@ -347,11 +342,11 @@ def check_request(req: Request, reg: Registry) -> tuple[dict | None, Request]:
         if req.lat is None and req.lon is None:
             req.lat, req.lon = old["lat"], old["lon"]
     if not req.app:
-        raise ProvisionError("no role: give --app (one of " + ", ".join(known_roles()) + ")")
-    if req.app not in known_roles():
-        raise ProvisionError(
-            f"--app {req.app!r} is not a role this firmware has ({', '.join(known_roles())})"
-        )
+        raise ProvisionError("no role: give --app (one of " + ", ".join(roles.BUILT) + ")")
+    try:
+        roles.check(req.app)
+    except roles.UnknownRole as e:
+        raise ProvisionError(str(e)) from None
     for name in ("site", "location"):
         v = getattr(req, name)
         if v is None or not str(v).strip():

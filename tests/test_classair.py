@@ -112,7 +112,7 @@ def test_sensor_unplugged_mid_day_blinks_and_the_node_carries_on(make_board):
 # ---------------------------------------------------------------------- schedule and time zone (pure functions)
 
 _SCHED = """
-import apps.classair_time as ca
+import apps.classair.schedule as ca
 class N:
     def __init__(self, cfg):
         self.cfg = cfg
@@ -165,7 +165,7 @@ def test_schedule_in_paris_time_with_summer_time(mpy):
 
 def test_level_with_hysteresis_pure(mpy):
     code = """
-import apps.classair_wake as ca
+import apps.classair.wake as ca
 cur = 0
 out = []
 for v in [500, 800, 701, 700, 699, 650, 600, 590, 900]:

@@ -44,12 +44,7 @@ def bundles(tmp_path_factory):
     d = tmp_path_factory.mktemp("bundles")
     out = {v: build(BOARD, "counter", d / v, version=v) for v in ("v1", "v2")}
     # A bigger bundle (more modules) for transfers worth cutting in the middle.
-    app = (
-        "classair"
-        if (Path(__file__).parents[1] / "firmware" / "apps" / "classair.py").exists()
-        else "counter"
-    )
-    out["big"] = build(BOARD, app, d / "big", version="v3")
+    out["big"] = build(BOARD, "classair", d / "big", version="v3")
     return out
 
 
@@ -76,18 +71,20 @@ def boot_lines(port: str, seconds: float) -> list[str]:
 def test_build_takes_only_what_the_role_needs(tmp_path):
     counter = build(BOARD, "counter", tmp_path / "c", version="t1")
     assert not any(f.startswith("fw/lorawan") for f in counter.files)
-    assert "fw/apps/counter.mpy" in counter.files and "fw/apps/classair.mpy" not in counter.files
+    assert "fw/apps/counter/__init__.mpy" in counter.files
+    assert not any(f.startswith(("fw/apps/classair/", "fw/node/pipeline")) for f in counter.files)
     for rel, h in counter.files.items():
         import hashlib
 
         assert hashlib.sha256((tmp_path / "c" / rel).read_bytes()).hexdigest() == h
     assert counter.manifest["version"] == "t1" and counter.manifest["micropython"].startswith(">=")
     assert json.loads((tmp_path / "c" / "board.json").read_text())["id"] == BOARD
-    if (Path(__file__).parents[1] / "firmware" / "apps" / "classair.py").exists():
-        ca = build(BOARD, "classair", tmp_path / "ca", version="t1")
-        assert "fw/lorawan/link.mpy" in ca.files  # the app uses node.link
-        assert "fw/sensors/scd4x.mpy" in ca.files  # wired on this board
-        assert "lora-sync" in ca.manifest["packages"] and "lora-sx126x" in ca.manifest["packages"]
+    ca = build(BOARD, "classair", tmp_path / "ca", version="t1")
+    assert "fw/lorawan/link.mpy" in ca.files  # a role sends through the pipeline's MAC
+    assert {"fw/node/pipeline.mpy", "fw/node/uplink.mpy", "fw/node/downlink.mpy"} <= set(ca.files)
+    assert {"fw/apps/classair/settings.mpy", "fw/apps/classair/schedule.mpy"} <= set(ca.files)  # imported by name
+    assert "fw/sensors/scd4x.mpy" in ca.files  # wired on this board
+    assert "lora-sync" in ca.manifest["packages"] and "lora-sx126x" in ca.manifest["packages"]
 
 
 def test_deploy_then_nothing_changed_is_fast_and_writes_nothing(boards, bundles):

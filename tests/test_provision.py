@@ -38,6 +38,14 @@ def run(node):
 BOARD = "heltec-wifi-lora32-v3"
 
 
+@pytest.fixture(autouse=True)
+def probe_role(monkeypatch):
+    """joinprobe, the probe app these tests build (PROBE), counts as a built role here."""
+    from fleet import roles
+
+    monkeypatch.setattr(roles, "BUILT", [*roles.BUILT, "joinprobe"])
+
+
 @pytest.fixture(scope="session")
 def bundles(tmp_path_factory):
     """Bundles as `citynode build` makes them: the real ClassAir one, and one of the probe role."""
@@ -48,7 +56,8 @@ def bundles(tmp_path_factory):
     d = tmp_path_factory.mktemp("bundles")
     fw = d / "fw"
     shutil.copytree(FIRMWARE_DIR, fw, ignore=shutil.ignore_patterns("__pycache__"))
-    (fw / "apps" / "joinprobe.py").write_text(PROBE)
+    (fw / "apps" / "joinprobe").mkdir()
+    (fw / "apps" / "joinprobe" / "__init__.py").write_text(PROBE)
     spec = copy.deepcopy(boards.load(BOARD))
     spec["apps"]["joinprobe"] = spec["apps"]["classair"]
     return fw, {
@@ -291,7 +300,8 @@ def test_replace_moves_place_and_retires_old(board):
         (["--app", "classair", "--location", "1"], "--site is missing"),
         (["--app", "classair", "--site", "A"], "--location is missing"),
         (["--app", "toaster", "--site", "A", "--location", "1"], "not a role"),
-        (["--app", "counter", "--site", "A", "--location", "1"], "has no counter app"),
+        (["--app", "counter", "--site", "A", "--location", "1"], "counter is a tool app, not a role"),
+        (["--app", "bin", "--site", "A", "--location", "1"], "bin: that role is not built yet"),
         (
             ["--app", "classair", "--site", "A", "--location", "1", "--lat", "95", "--lon", "0"],
             "not a place on Earth",

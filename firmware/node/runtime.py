@@ -1,4 +1,6 @@
-# The node runtime every role shares: boot, one app cycle, persist, sleep. Never spins on a failure.
+# The node runtime every app shares: boot, one wake, persist, sleep. Never spins on a failure. A role (a package
+# apps/<role>/ with wake.py) runs its wakes through the one pipeline (node/pipeline.py and the halves it hands
+# over to: node/uplink.py, node/downlink.py, node/schedule.py); a tool app (counter, lorawan_probe) is run(node).
 import gc
 import sys
 import machine
@@ -17,7 +19,9 @@ class Node:
     def __init__(self, board, config, store, wdt):
         self.board = board
         self.config = config
+        self.role = config["app"]
         self.store = store
+        self.quiet = True  # a role sets it False in its busy hours: the daily status then waits for a quiet wake
         self._wdt = wdt
         self.boot_ticks = time.ticks_ms()
         self.reset_cause = machine.reset_cause()
@@ -50,11 +54,12 @@ class Node:
         the node sleeps. Then it sleeps light, not deep, until the next wake."""
         self.store.set("rt.h", 1 if on else 0)
 
-    def resume_after_reset(self, state):
+    def resume_after_reset(self, state, to=None):
         """End this half of the wake with a soft reset; the app's resume(node, state) does the rest in a fresh
-        interpreter. Everything loaded so far (code, and the names no heap frees otherwise) is gone, so each half
-        has the heap to itself. `state` goes through RTC memory: JSON types, a few hundred bytes at most."""
-        self.store.set("rt.r", [state, self.boot_ticks])
+        interpreter (or the pipeline's half `to`: "u" uplink, "d" downlink, "t" schedule). Everything loaded so
+        far (code, and the names no heap frees otherwise) is gone, so each half has the heap to itself. `state`
+        goes through RTC memory: JSON types, a few hundred bytes at most."""
+        self.store.set("rt.r", [state, self.boot_ticks, to])
         self.store.save(soft_reset=True)
         machine.soft_reset()
 
@@ -62,6 +67,29 @@ class Node:
 def _log(msg):
     # serial log: one line per event, stamped with milliseconds since boot
     print("[%d] %s" % (time.ticks_ms(), msg))
+
+
+def _wake(node, resume):
+    """This boot's part of the wake: seconds to sleep."""
+    if resume is None:
+        # only the configured app's package is imported: a node never loads the others
+        app = __import__("apps." + node.role, None, None, ("run",))
+        if hasattr(app, "run"):
+            return app.run(node)  # a tool app
+        del app  # a role: its package holds no code, its wake is apps/<role>/wake.py
+        from node.pipeline import run
+
+        return run(node)
+    to = resume[2] if len(resume) > 2 else None
+    if to == "u":
+        from node.uplink import resume as half
+    elif to == "d":
+        from node.downlink import resume as half
+    elif to == "t":
+        from node.schedule import resume as half
+    else:
+        half = __import__("apps." + node.role, None, None, ("resume",)).resume
+    return half(node, resume[0])
 
 
 def main():
@@ -105,9 +133,7 @@ def main():
             if 0 <= time.ticks_diff(node.boot_ticks, resume[1]) < 600000:
                 node.boot_ticks = resume[1]  # ticks run on through a soft reset: the period counts both halves
         gc.collect()
-        # only the configured role's module is imported: a node never loads the others
-        app = __import__("apps." + cfg["app"], None, None, ("run",))
-        sleep_ms = int((app.run(node) if resume is None else app.resume(node, resume[0])) * 1000)
+        sleep_ms = int(_wake(node, resume) * 1000)
         if st.get("crashes_in_row"):
             st.set("crashes_in_row", 0, durable=True)
         # Keep the app's period: time spent awake comes off the sleep.

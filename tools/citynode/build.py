@@ -34,6 +34,8 @@ MICROPYTHON_REQUIRED = ">=1.22"
 MPY_VERSION = 6
 # Lazy imports that depend on what the app uses: attribute -> (module, function that imports it).
 LAZY_BY_ATTRIBUTE = {"link": ("lorawan.link", ("node.runtime", "link"))}
+# The wake pipeline every role runs (node/runtime.py imports it in _wake, for roles only) and the MAC it sends with.
+PIPELINE_MODULES = ("node.pipeline", "node.uplink", "node.downlink", "node.schedule", "node.settings", "lorawan.link")
 # MicroPython built-ins and frozen modules a board has: never looked for in the firmware tree.
 BUILTINS = {
     "machine",
@@ -193,6 +195,14 @@ def _imports(tree: ast.AST, modname: str, is_pkg: bool, skip_funcs: set[str]) ->
                         out.append(arg.value)
                     elif (
                         isinstance(arg, ast.BinOp)
+                        and isinstance(arg.op, ast.Mod)
+                        and isinstance(arg.left, ast.Constant)
+                        and "%s" in str(arg.left.value)
+                    ):
+                        # __import__("apps.%s.schedule" % node.role): the role's module of that name, if it has one
+                        out.append("%" + arg.left.value)
+                    elif (
+                        isinstance(arg, ast.BinOp)
                         and isinstance(arg.left, ast.Constant)
                         and isinstance(arg.left.value, str)
                     ):
@@ -250,13 +260,20 @@ def _sensor_wanted(mod: str, wired: set[str], known: set[str]) -> bool:
 
 def resolve_modules(app: str, board: dict, fw: Path = FIRMWARE_DIR) -> tuple[list[Path], set[str], list[str]]:
     """(firmware files needed, external top-level modules imported, firmware-like modules not found)."""
-    if _module_file(fw, f"apps.{app}") is None:
-        known = sorted(p.stem for p in (fw / "apps").glob("*.py") if p.stem != "__init__")
+    app_dir = fw / "apps" / app
+    if not (app_dir / "__init__.py").is_file():
+        known = sorted(p.parent.name for p in (fw / "apps").glob("*/__init__.py"))
         raise BuildError(f"no app {app!r} in the firmware (apps: {', '.join(known)})")
     wired = {s["chip"] for s in board.get("apps", {}).get(app, {}).get("sensors", {}).values()}
     known_chips = _known_chips()
     skip = {mod: {fn} for _, (_, (mod, fn)) in LAZY_BY_ATTRIBUTE.items()}
-    todo = ["node.runtime", f"apps.{app}"]
+    # The app's package comes whole (its modules are its own, some imported by name: settings, schedule); a role
+    # (a package with wake.py) brings the wake pipeline, which the runtime imports only for roles.
+    todo = ["node.runtime"] + [_module_name(fw, p) for p in sorted(app_dir.rglob("*.py"))]
+    if (app_dir / "wake.py").is_file():
+        todo += list(PIPELINE_MODULES)
+    else:
+        skip.setdefault("node.runtime", set()).add("_wake")
     seen_files: dict[str, Path] = {}
     externals: set[str] = set()
     missing: list[str] = []
@@ -278,6 +295,9 @@ def resolve_modules(app: str, board: dict, fw: Path = FIRMWARE_DIR) -> tuple[lis
             continue
         if name.startswith("+"):
             todo.append(name[1:] + app)
+            continue
+        if name.startswith("%"):
+            todo.append("?" + name[1:].replace("%s", app))  # optional: the code guards its ImportError
             continue
         member = name.startswith("?")
         name = name.lstrip("?")

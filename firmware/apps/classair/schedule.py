@@ -1,7 +1,7 @@
 # ClassAir's clock: local time from UTC (the network's DeviceTime) with a fixed offset and the EU summer-time
 # rule, whether a moment is in active hours, and when the next wake is due. Loaded for a moment in the halves
 # of a wake that need it, never in the radio's.
-from apps.classair_settings import get as _get
+from apps.classair.settings import get as _get
 
 
 def _days_from_civil(y, m, d):

@@ -1,7 +1,7 @@
 # ClassAir's light: red and green LEDs (both = orange), held through deep sleep; the fault pattern.
 import time
 from micropython import const
-from apps.classair_settings import get as _get
+from apps.classair.settings import get as _get
 
 _OFF = const(0)
 _GREEN = const(1)

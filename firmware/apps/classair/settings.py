@@ -1,5 +1,6 @@
 # ClassAir's settings and their defaults: a value applied by downlink (in the store) wins over config.json,
-# which wins over these. Every ClassAir module reads its settings through get().
+# which wins over these. Every ClassAir module reads its settings through get(); the pipeline's
+# node.settings.role_default(node, key) finds them too.
 DEFAULTS = {
     "interval_s": 900,
     "idle_interval_s": 3600,

@@ -1,6 +1,6 @@
 # ClassAir's measurement: the board's CO2 sensor (SCD4x or Senseair S8), its settings brought in line with the
 # configuration when they differ, one sample. Loaded only while measuring, with the driver.
-from apps.classair_settings import get as _get
+from apps.classair.settings import get as _get
 from node.modules import unload as _unload
 
 
@@ -23,10 +23,13 @@ def measure(node):
     st = node.store
     try:
         dev = _sensor(node)
-        if st.get("s.set") != [1 if _get(node, "asc") else 0, _get(node, "altitude_m")] or st.get("s.frc"):
-            from apps.classair_cfg import configure
+        from node.settings import take
 
-            configure(node, dev)
+        frc = take(node, "frc_ppm")  # a recalibration the network asked for: tried once
+        if st.get("s.set") != [1 if _get(node, "asc") else 0, _get(node, "altitude_m")] or frc:
+            from apps.classair.sensor_setup import configure
+
+            configure(node, dev, frc)
         r = dev.measure()
         st.set("s.ok", 1)
         return r
@@ -37,4 +40,4 @@ def measure(node):
         node.log("classair: sensor error: %s" % e)
         return None
     finally:
-        _unload("sensors", "sensors.scd4x", "sensors.scd4x_extra", "sensors.senseair_s8", "apps.classair_cfg")
+        _unload("sensors", "sensors.scd4x", "sensors.scd4x_extra", "sensors.senseair_s8", "apps.classair.sensor_setup")
