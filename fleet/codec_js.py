@@ -65,16 +65,20 @@ def schema_json(roles: list[str]) -> dict:
     return {"version": S.VERSION, "ports": ports, "config": config}
 
 
-def generate(fmt: str = "tts", role: str | None = None) -> str:
+def generate(fmt: str = "tts", role: str | None = None, built_only: bool = False) -> str:
+    """The codec script; every role of the schema, or with built_only those whose firmware exists (what a
+    network server meets: `citynode codec` gives that)."""
+    from fleet import roles as roles_mod
+
     if fmt not in FORMATS:
         raise P.PayloadError(f"unknown codec format {fmt!r} (formats: {', '.join(FORMATS)})")
     if role is not None and role not in P.MESSAGES:
         raise P.PayloadError(f"unknown role {role!r} (roles: {', '.join(P.ROLES)})")
-    roles = [role] if role else list(P.ROLES)
+    roles = [role] if role else list(roles_mod.BUILT if built_only else P.ROLES)
     schema = json.dumps(schema_json(roles), ensure_ascii=False, separators=(",", ":"))
     head = (
         f"// citynode payload codec, schema v{S.VERSION}, format {fmt}"
-        f"{', role ' + role if role else ', all roles'}.\n"
+        f"{', role ' + role if role else ', roles ' + ', '.join(roles)}.\n"
         "// Generated from fleet/payloads_schema.py by `citynode codec`: do not edit. Documentation: docs/payloads.md\n"
     )
     return (

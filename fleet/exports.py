@@ -18,6 +18,7 @@ import csv
 import io
 import json
 
+from fleet import roles
 from fleet import vault as vault_mod
 from fleet.settings import Settings
 
@@ -220,6 +221,10 @@ def parse_import(text: str, *, join_eui: str, role: str | None = None, site: str
         row["role"] = raw.get("role") or role
         if not row["role"]:
             raise ExportError(f"line {lineno}: no role (add a role column or give --role)")
+        try:
+            roles.check(row["role"], option="role")
+        except roles.UnknownRole as e:
+            raise ExportError(f"line {lineno}: {e}") from None
         for k in ("board", "site", "location", "installer", "serial", "notes", "firmware_version"):
             if k in raw:
                 row[k] = raw[k]

@@ -33,7 +33,7 @@ def test_build_cli_writes_a_verifiable_bundle(tmp_path):
 
 def test_build_errors_are_one_line(tmp_path):
     r = run_cli("build", "-b", BOARD, "-a", "nosuchapp", "-o", str(tmp_path / "x"))
-    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "no wiring for app 'nosuchapp'" in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1 and "'nosuchapp' is not a role" in r.stderr
     r = run_cli("build", "-b", "nosuchboard", "-a", "counter", "-o", str(tmp_path / "x"))
     assert r.returncode == 2 and "unknown board 'nosuchboard'" in r.stderr and "Traceback" not in r.stderr
 

@@ -271,21 +271,33 @@ def test_tts_format_shapes(run_js):
 
 
 def test_single_role_codec_needs_no_role(run_js, tmp_path):
-    r = CliRunner().invoke(cli, ["codec", "--format", "tts", "--app", "bin", "-o", str(tmp_path / "bin.js")])
+    r = CliRunner().invoke(
+        cli, ["codec", "--format", "tts", "--app", "classair", "-o", str(tmp_path / "ca.js")]
+    )
     assert r.exit_code == 0, r.output
     got = run_js(
         [
-            {"fn": "encodeDownlink", "input": {"data": {"full_pct": 80}}},
-            {"fn": "decodeUplink", "input": {"bytes": [0], "fPort": 10}},
+            {"fn": "encodeDownlink", "input": {"data": {"red_ppm": 900}}},
+            {"fn": "decodeUplink", "input": {"bytes": [0], "fPort": 20}},
         ],
-        path=tmp_path / "bin.js",
+        path=tmp_path / "ca.js",
     )
-    assert got[0]["fPort"] == 25 and bytes(got[0]["bytes"]) == P.encode_downlink("bin", {"full_pct": 80})[1]
-    assert got[1]["errors"] == ["FPort 10 carries no citynode message"]  # classair is not in a bin codec
+    assert (
+        got[0]["fPort"] == 15 and bytes(got[0]["bytes"]) == P.encode_downlink("classair", {"red_ppm": 900})[1]
+    )
+    assert got[1]["errors"] == ["FPort 20 carries no citynode message"]  # bin is not in a classair codec
+
+
+def test_codec_for_the_network_server_has_the_built_roles_only():
+    r = CliRunner().invoke(cli, ["codec", "--format", "chirpstack"])
+    assert r.exit_code == 0 and "roles classair." in r.output.splitlines()[0]
+    assert '"bin"' not in r.output and '"classair"' in r.output
 
 
 def test_codec_command_errors_are_one_line(tmp_path):
     r = CliRunner().invoke(cli, ["codec", "--app", "toaster"])
-    assert r.exit_code == 2 and "unknown role 'toaster'" in r.output and "Traceback" not in r.output
+    assert r.exit_code == 2 and "'toaster' is not a role" in r.output and "Traceback" not in r.output
+    r = CliRunner().invoke(cli, ["codec", "--app", "parking"])
+    assert r.exit_code == 2 and "parking: that role is not built yet" in r.output
     r = CliRunner().invoke(cli, ["codec", "-o", str(tmp_path / "missing" / "c.js")])
     assert r.exit_code == 2 and "cannot write" in r.output

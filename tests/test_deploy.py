@@ -82,7 +82,9 @@ def test_build_takes_only_what_the_role_needs(tmp_path):
     ca = build(BOARD, "classair", tmp_path / "ca", version="t1")
     assert "fw/lorawan/link.mpy" in ca.files  # a role sends through the pipeline's MAC
     assert {"fw/node/pipeline.mpy", "fw/node/uplink.mpy", "fw/node/downlink.mpy"} <= set(ca.files)
-    assert {"fw/apps/classair/settings.mpy", "fw/apps/classair/schedule.mpy"} <= set(ca.files)  # imported by name
+    assert {"fw/apps/classair/settings.mpy", "fw/apps/classair/schedule.mpy"} <= set(
+        ca.files
+    )  # imported by name
     assert "fw/sensors/scd4x.mpy" in ca.files  # wired on this board
     assert "lora-sync" in ca.manifest["packages"] and "lora-sx126x" in ca.manifest["packages"]
 

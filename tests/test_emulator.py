@@ -384,7 +384,9 @@ def test_an_interpreter_pool_serves_many_boards_each_with_its_own_flash(tmp_path
 
 def test_plug_pulled_while_the_supervisor_answers_is_still_a_power_cut(tmp_path):
     # A firmware that keeps calling into the supervisor (I2C) when the plug is pulled: the reply's write fails.
-    src = READ_SHT + """
+    src = (
+        READ_SHT
+        + """
 import os
 if "marker" not in os.listdir():
     open("marker", "w").close()
@@ -392,6 +394,7 @@ if "marker" not in os.listdir():
         measure()
 machine.deepsleep(1000)
 """
+    )
     with make(tmp_path, src, hang_timeout_s=30) as b:
         threading.Timer(0.3, b.kill_now).start()
         r = b.run(wakes=2)

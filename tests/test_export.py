@@ -214,13 +214,15 @@ def test_import_generates_keys_and_checks_lines(env):
     (env / "b.csv").write_text(good)
     r = run("fleet", "import", str(env / "b.csv"), ok=False)
     assert r.exit_code == 2 and "line 2: no role" in r.stderr
-    run("fleet", "import", str(env / "b.csv"), "--role", "bin")
+    r = run("fleet", "import", str(env / "b.csv"), "--role", "bin", ok=False)
+    assert r.exit_code == 2 and "--role bin: that role is not built yet" in r.stderr
+    run("fleet", "import", str(env / "b.csv"), "--role", "classair")
     with Registry(env / "fleet.db") as reg:
         reg.unlock(vault.Vault(MASTER))
         k1, k2 = reg.app_key("70B3D57ED0020001"), reg.app_key("70B3D57ED0020002")
         assert len(k1) == 16 and k1 != k2
         assert reg.get("70B3D57ED0020001")["status"] == "stock"
-    (env / "bad.csv").write_text("dev_eui,role\n70B3D57ED0030001,bin\n70B3D57ED003000,bin\n")
+    (env / "bad.csv").write_text("dev_eui,role\n70B3D57ED0030001,classair\n70B3D57ED003000,classair\n")
     r = run("fleet", "import", str(env / "bad.csv"), ok=False)
     assert "line 3: DevEUI '70B3D57ED003000' is not 16 hex digits" in r.stderr
     with Registry(env / "fleet.db") as reg:
@@ -229,10 +231,14 @@ def test_import_generates_keys_and_checks_lines(env):
 
 def test_parse_import_aliases():
     rows = exports.parse_import(
-        "DevEUI,AppEUI,app,latitude\n0011223344556677,8899AABBCCDDEEFF,bin,43.1\n",
+        "DevEUI,AppEUI,app,latitude\n0011223344556677,8899AABBCCDDEEFF,classair,43.1\n",
         join_eui="70B3D57ED0000000",
     )
-    assert rows[0]["join_eui"] == "8899AABBCCDDEEFF" and rows[0]["role"] == "bin" and rows[0]["lat"] == 43.1
+    assert (
+        rows[0]["join_eui"] == "8899AABBCCDDEEFF" and rows[0]["role"] == "classair" and rows[0]["lat"] == 43.1
+    )
+    with pytest.raises(exports.ExportError, match="line 2: role 'toaster' is not a role"):
+        exports.parse_import("dev_eui,role\n0011223344556677,toaster\n", join_eui="70B3D57ED0000000")
 
 
 def test_settings_precedence(env, monkeypatch):

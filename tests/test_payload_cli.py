@@ -19,15 +19,22 @@ def citynode(*args: str) -> subprocess.CompletedProcess:
 
 def test_decode_names_units_and_flags():
     data = P.encode_uplink(
-        "bin", "periodic", {"distance_mm": 180, "fill_pct": 96, "temp_c": 71, "flags": 0x30}
+        "classair", "periodic", {"co2_ppm": 1180, "temp_c": 23.5, "rh_pct": 41, "led": "red", "flags": 0x05}
     )
-    r = citynode("decode", "--fport", "20", data.hex())
+    r = citynode("decode", "--fport", "10", data.hex())
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
-    assert lines[0] == f"bin periodic (uplink, FPort 20, {len(data)} bytes, schema v1)"
-    assert any(ln.split()[:3] == ["distance_mm", "180", "mm"] for ln in lines)
-    assert any(ln.split()[:3] == ["temp_c", "71", "°C"] for ln in lines)
-    assert any(ln.split()[:3] == ["flags", "fire,", "full"] for ln in lines)
+    assert lines[0] == f"classair periodic (uplink, FPort 10, {len(data)} bytes, schema v1)"
+    assert any(ln.split()[:3] == ["co2_ppm", "1180", "ppm"] for ln in lines)
+    assert any(ln.split()[:3] == ["temp_c", "23.5", "°C"] for ln in lines)
+    assert any(ln.split()[:3] == ["flags", "sensor_fault,", "low_battery"] for ln in lines)
+
+
+def test_a_role_not_built_yet_is_not_decoded():
+    data = P.encode_uplink("bin", "periodic", {"distance_mm": 180, "fill_pct": 96, "temp_c": 21, "flags": 0})
+    r = citynode("decode", "--fport", "20", data.hex())
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "bin: that role is not built yet (roles: classair)" in r.stderr
 
 
 def test_decode_json_and_spaced_hex():
@@ -59,14 +66,14 @@ def test_decode_base64():
         (["decode", "-p", "10", "19"], "CBOR data truncated"),
         (["decode", "-p", "10", "--base64", "GQ*"], "payload is not base64"),
         (["decode", "-p", "77", "00"], "FPort 77 carries no citynode message"),
-        (["decode", "-p", "10", "00", "--app", "bin"], "FPort 10 is classair periodic, not a bin message"),
+        (["decode", "-p", "10", "00", "--app", "bin"], "--app bin: that role is not built yet"),
         (["encode-downlink", "--app", "classair", "red_ppm=9000"], "red_ppm: 9000 outside 400..5000 ppm"),
         (["encode-downlink", "--app", "classair", "red_ppm"], "expected key=value"),
         (["encode-downlink", "--app", "classair", "red_ppm=lots"], "red_ppm: expected a number"),
         (["encode-downlink", "--app", "classair", "asc=maybe"], "asc: expected on/off"),
         (["encode-downlink", "--app", "classair", "led_mode=disco"], "led_mode: 'disco' is not one of"),
         (["encode-downlink", "--app", "classair", "volume=3"], "classair has no setting 'volume'"),
-        (["encode-downlink", "--app", "toaster", "a=1"], "unknown role 'toaster'"),
+        (["encode-downlink", "--app", "toaster", "a=1"], "--app 'toaster' is not a role (roles: classair)"),
     ],
 )
 def test_bad_input_is_one_line_and_status_2(args, message):

@@ -56,7 +56,7 @@ def test_no_secret_in_any_output(board, env, monkeypatch, tmp_path):  # noqa: F8
         return r
 
     b1, b2 = board(uid="f412fa4a0001", name="n1"), board(uid="f412fa4a0002", name="n2")
-    (env / "batch.csv").write_text("dev_eui,role,site,location\n70B3D57ED0090001,bin,beach,bin 1\n")
+    (env / "batch.csv").write_text("dev_eui,role,site,location\n70B3D57ED0090001,classair,beach,room 1\n")
     try:
         run("provision", "--port", b1.path, "--app", "classair", "--site", "A", "--location", "1")
         run("provision", "--port", b1.path, "--app", "classair", "--site", "A", "--location", "1", "--json")

@@ -267,6 +267,12 @@ def _check_pins(data: dict, source: str):
 
 
 def _check_apps(data: dict, source: str):
+    from fleet import roles
+
+    for app in data["apps"]:
+        # wiring for a role still being built is allowed (the hardware may come first); a name no list has is not
+        if app not in roles.ALL and app not in roles.TOOL_APPS:
+            _fail(source, f"apps.{app}", f"no role or tool app {app!r} (roles: {', '.join(roles.APPS)})")
     i2c, uart, i2s = data.get("i2c", {}), data.get("uart", {}), data.get("i2s", {})
     known = set(i2c) | set(uart) | set(i2s) | {"adc", "gpio"}
     # A sensor names its bus; one name must mean one bus, whatever its kind.

@@ -35,7 +35,14 @@ MPY_VERSION = 6
 # Lazy imports that depend on what the app uses: attribute -> (module, function that imports it).
 LAZY_BY_ATTRIBUTE = {"link": ("lorawan.link", ("node.runtime", "link"))}
 # The wake pipeline every role runs (node/runtime.py imports it in _wake, for roles only) and the MAC it sends with.
-PIPELINE_MODULES = ("node.pipeline", "node.uplink", "node.downlink", "node.schedule", "node.settings", "lorawan.link")
+PIPELINE_MODULES = (
+    "node.pipeline",
+    "node.uplink",
+    "node.downlink",
+    "node.schedule",
+    "node.settings",
+    "lorawan.link",
+)
 # MicroPython built-ins and frozen modules a board has: never looked for in the firmware tree.
 BUILTINS = {
     "machine",

@@ -25,6 +25,26 @@ class UserError(click.ClickException):
         click.echo(f"citynode: error: {self.format_message()}", err=True, file=file)
 
 
+def role_option(*decls, tools: bool = False, what: str = "", **kw):
+    """A click option naming a role, checked against the one list (fleet/roles.py): an unknown or unbuilt role
+    is one line and exit 2 before the command runs. tools=True also takes the tool apps (counter, ...)."""
+    from fleet import roles
+
+    name = next((d for d in decls if d.startswith("--")), decls[0])
+
+    def check(ctx, param, value):
+        if value is None:
+            return None
+        try:
+            return roles.check(value, tools=tools, option=name)
+        except roles.UnknownRole as e:
+            raise UserError(str(e)) from None
+
+    offered = roles.APPS if tools else roles.BUILT
+    kw["help"] = f"{what or ('node app' if tools else 'node role')}: {', '.join(offered)}"
+    return click.option(*decls, callback=check, **kw)
+
+
 def _command_names() -> list[str]:
     return sorted(
         m.name.replace("_", "-")

@@ -8,14 +8,16 @@ import threading
 
 import click
 
-from citynode.cli import UserError
+from citynode.cli import UserError, role_option
 
 
 @click.command()
 @click.option(
     "--board", "-b", default="heltec-wifi-lora32-v3", show_default=True, help="Board id or JSON file."
 )
-@click.option("--app", "-a", default=None, help="Role the emulated hardware is wired for (sensors, LEDs).")
+@role_option(
+    "--app", "-a", default=None, tools=True, what="app the emulated hardware is wired for (sensors, LEDs)"
+)
 @click.option(
     "--flash-dir",
     type=click.Path(file_okay=False),

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from citynode.cli import UserError
+from citynode.cli import UserError, role_option
 
 
 @click.command()
 @click.option("--board", "-b", required=True, help="Board id (boards/*.json) or path to a board file.")
-@click.option("--app", "-a", required=True, help="Role: the app module under firmware/apps.")
+@role_option("--app", "-a", required=True, tools=True)
 @click.option(
     "-o",
     "--out",

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import click
 
+from citynode.cli import role_option
+
 
 @click.command()
 @click.option(
@@ -17,8 +19,8 @@ import click
     show_default=True,
     help="The Things Stack or ChirpStack v4 conventions",
 )
-@click.option(
-    "--app", "role", default=None, help="only this role (smaller script; downlinks need no data.role)"
+@role_option(
+    "--app", "role", default=None, what="only this role (smaller script; downlinks need no data.role)"
 )
 @click.option(
     "-o",
@@ -34,7 +36,7 @@ def cli(fmt, role, output):
     from fleet.payloads import PayloadError
 
     try:
-        text = codec_js.generate(fmt, role)
+        text = codec_js.generate(fmt, role, built_only=True)
     except PayloadError as e:
         raise UserError(str(e)) from None
     if output is None:

@@ -6,6 +6,8 @@ import json
 
 import click
 
+from citynode.cli import role_option
+
 
 def parse_hex(text: str) -> bytes:
     from citynode.cli import UserError
@@ -33,7 +35,7 @@ def _show(value, unit: str) -> str:
 @click.option(
     "--fport", "-p", type=int, required=True, help="the frame's FPort (it names the role and message)"
 )
-@click.option("--app", "role", default=None, help="check the frame belongs to this role")
+@role_option("--app", "role", default=None, what="check the frame belongs to this role")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.option(
     "--base64", "is_b64", is_flag=True, help="the payload is base64 (as ChirpStack shows it), not hex"
@@ -46,6 +48,7 @@ def cli(fport, role, as_json, is_b64, payload):
 
     from citynode.cli import UserError
     from fleet import payloads as P
+    from fleet import roles
 
     if is_b64:
         try:
@@ -57,6 +60,10 @@ def cli(fport, role, as_json, is_b64, payload):
     try:
         d = P.decode(fport, data, role)
     except P.PayloadError as e:
+        raise UserError(str(e)) from None
+    try:
+        roles.check(d.role, option=f"FPort {fport} is {d.role}'s:")
+    except roles.UnknownRole as e:
         raise UserError(str(e)) from None
     if as_json:
         click.echo(json.dumps({**d.as_dict(), "fport": fport, "warnings": d.warnings}, ensure_ascii=False))

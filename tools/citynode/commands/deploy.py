@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from citynode.cli import UserError
+from citynode.cli import UserError, role_option
 
 
 def _bundle(board, app, bundle_dir):
@@ -26,7 +26,7 @@ def _bundle(board, app, bundle_dir):
 
 @click.command()
 @click.option("--board", "-b", required=True, help="Board id (boards/*.json).")
-@click.option("--app", "-a", required=True, help="Role (firmware/apps/<app>.py).")
+@role_option("--app", "-a", required=True, tools=True)
 @click.option(
     "--port",
     "-p",

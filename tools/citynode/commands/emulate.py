@@ -7,14 +7,14 @@ import sys
 
 import click
 
-from citynode.cli import UserError
+from citynode.cli import UserError, role_option
 
 
 @click.command()
 @click.option(
     "--board", "board_name", default="heltec-wifi-lora32-v3", show_default=True, help="board id or JSON file"
 )
-@click.option("--app", default="counter", show_default=True, help="node role to run")
+@role_option("--app", default="counter", show_default=True, tools=True, what="node app to run")
 @click.option("--scenario", default=None, help="world scenario (default: the app's own, or 'still')")
 @click.option("--hours", type=float, default=None, help="virtual hours to run")
 @click.option("--days", type=float, default=None, help="virtual days to run")

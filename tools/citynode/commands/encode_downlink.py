@@ -7,6 +7,8 @@ import json
 
 import click
 
+from citynode.cli import role_option
+
 
 def parse_setting(role: str, item: str) -> tuple[str, object]:
     """'red_ppm=800' -> ('red_ppm', 800), typed by the schema's field."""
@@ -58,9 +60,7 @@ def parse_setting(role: str, item: str) -> tuple[str, object]:
 
 
 @click.command()
-@click.option(
-    "--app", "role", required=True, help="the node's role (classair, bin, parking, sonometer, greenhouse)"
-)
+@role_option("--app", "role", required=True, what="the node's role")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
 @click.argument("settings", nargs=-1, required=True)
 def cli(role, as_json, settings):
@@ -68,8 +68,6 @@ def cli(role, as_json, settings):
     from citynode.cli import UserError
     from fleet import payloads as P
 
-    if role not in P.MESSAGES:
-        raise UserError(f"unknown role {role!r} (roles: {', '.join(P.ROLES)})")
     values = dict(parse_setting(role, s) for s in settings)
     try:
         port, data = P.encode_downlink(role, values)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from citynode.cli import UserError
+from citynode.cli import UserError, role_option
 
 STATUS_CHOICE = click.Choice(["stock", "provisioned", "installed", "faulty", "retired"])
 
@@ -153,7 +153,7 @@ def cli():
 
 @cli.command("list")
 @click.option("--site")
-@click.option("--role")
+@role_option("--role", what="only devices of this role")
 @click.option("--status", type=STATUS_CHOICE)
 @click.option("--json", "as_json", is_flag=True, help="a JSON array of devices")
 @db_option
@@ -252,7 +252,7 @@ def mark(dev_eui, status, note, db):
 
 @cli.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-@click.option("--role", help="role of rows without a role column")
+@role_option("--role", what="role of rows without a role column")
 @click.option("--site", help="site of rows without a site column")
 @click.option("--skip-existing", is_flag=True, help="skip DevEUIs already in the registry instead of failing")
 @db_option
@@ -285,7 +285,7 @@ def import_cmd(file, role, site, skip_existing, db):
 )
 @click.option("-o", "--output", help="file to write (0600 when it holds keys); - for standard output")
 @click.option("--site")
-@click.option("--role")
+@role_option("--role", what="only devices of this role")
 @click.option("--status", type=STATUS_CHOICE)
 @click.option("--with-keys", is_flag=True, help="csv: add an app_key column")
 @db_option
@@ -320,7 +320,7 @@ def export(fmt, output, site, role, status, with_keys, db):
 @click.option("--dry-run", is_flag=True, help="read ChirpStack and say what would change; write nothing")
 @click.option("--timeout", type=float, default=10.0, show_default=True, help="seconds per request")
 @click.option("--site")
-@click.option("--role")
+@role_option("--role", what="only devices of this role")
 @db_option
 @user_errors
 def push(target, dry_run, timeout, site, role, db):

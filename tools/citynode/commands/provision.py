@@ -7,7 +7,7 @@ import os
 
 import click
 
-from citynode.cli import UserError
+from citynode.cli import UserError, role_option
 from citynode.commands.fleet import db_option, open_fleet, user_errors
 
 
@@ -32,7 +32,7 @@ def _settings_pairs(pairs) -> dict:
     show_default=True,
     help="serial port: auto, id:<usb serial>, a path or a pyserial URL",
 )
-@click.option("--app", "-a", help="the node's role (classair, bin, parking, sonometer, greenhouse, ...)")
+@role_option("--app", "-a", what="the node's role (default with --replace: the old node's)")
 @click.option("--site", help="where: the building or street (required unless --replace)")
 @click.option(
     "--location", help="where in the site: room, bin number, parking space (required unless --replace)"
