@@ -6,7 +6,7 @@ import time
 from datetime import datetime
 
 from hil.worlds import make_world, scenario_names
-from hil.worlds.classroom import CO2_OUT_PPM, PARIS, SCENARIOS
+from hil.worlds.classair import CO2_OUT_PPM, PARIS, SCENARIOS
 
 MONDAY = int(datetime(2026, 9, 7, tzinfo=PARIS).timestamp() * 1e6)
 

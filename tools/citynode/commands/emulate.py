@@ -66,17 +66,20 @@ def cli(
     """Run APP's firmware on an emulated BOARD and show what it does."""
     from citynode.boards import BoardError
     from hil.emulator import DEFAULT_START, EmulatedBoard
+    from hil.worlds import role_world
 
-    scenario = scenario or _default_scenario(app)
+    # The role's world module (hil/worlds/<role>.py) says what a run is without options.
+    world = role_world(app)
+    scenario = scenario or world.default_scenario
     if hours is None and days is None:
-        hours = _default_hours(scenario)
+        hours = world.hours(scenario)
     try:
         board = EmulatedBoard(
             board_name,
             app,
             world=scenario,
             mode=mode,
-            start=start or _default_start(app) or DEFAULT_START,
+            start=start or world.default_start or DEFAULT_START,
             event_log=events_path,
             seed=seed,
         )
@@ -128,24 +131,6 @@ def cli(
 
 
 # ---------------------------------------------------------------------- ClassAir (see citynode/classair_view.py)
-
-
-def _default_scenario(app):
-    return "school-day" if app == "classair" else None
-
-
-def _default_start(app):
-    # A ClassAir day reads best from local midnight (Europe/Paris, summer time in September).
-    return "2026-09-07T00:00:00+02:00" if app == "classair" else None
-
-
-def _default_hours(scenario):
-    from hil.worlds import make_world
-
-    try:
-        return getattr(type(make_world(scenario)), "default_hours", 24.0)
-    except ValueError:
-        return 24.0
 
 
 def _classair_view(board, app, as_json, plot_path):
