@@ -42,7 +42,7 @@ from citynode.cli import UserError
     "plot_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="classair: write a PNG of CO2, the light and the uplinks over the run",
+    help="write a PNG of the run as the role draws it (classair: CO2, the light, the uplinks)",
 )
 @click.option("--dev-eui", default=None, help="node DevEUI, 16 hex digits (default: a fixed demo identity)")
 @click.option("--join-eui", default=None, help="JoinEUI, 16 hex digits")
@@ -87,13 +87,13 @@ def cli(
         raise UserError(str(e)) from None
     radio = _attach_network(board, app, dev_eui, join_eui, app_key, seed)
 
-    view = _classair_view(board, app, as_json, plot_path)
+    view = _role_view(board, app, as_json, plot_path)
 
     def show(ev):
         if view is not None:
             ev = view.decorate(ev)
             if not as_json and ev["type"] == "log":
-                return  # the ClassAir table shows the wakes
+                return  # the role's table shows the wakes
         if ev["type"] == "lora_frame":
             _show_frame(ev, board, as_json, quiet=view is not None)
         elif as_json:
@@ -110,7 +110,7 @@ def cli(
         if radio is not None:
             radio.flush(board)  # downlinks still on their way when the run ended
         if view is not None and plot_path:
-            _classair_plot(view, board, plot_path, scenario)
+            _write_plot(view, plot_path, scenario)
     summary = {
         "type": "summary",
         "wakes": res.wakes,
@@ -130,19 +130,20 @@ def cli(
         sys.exit(1)
 
 
-# ---------------------------------------------------------------------- ClassAir (see citynode/classair_view.py)
+# ---------------------------------------------------------------------- a role's view and plot (citynode/views/)
 
 
-def _classair_view(board, app, as_json, plot_path):
-    if app != "classair":
-        if plot_path:
-            raise UserError("--plot draws a ClassAir run: use it with --app classair")
+def _role_view(board, app, as_json, plot_path):
+    from citynode import views
+
+    view_class = views.view_class(app)
+    if plot_path and not hasattr(view_class, "plot"):
+        raise UserError(f"--plot: {app} draws no plot (roles that do: {', '.join(views.plotting_roles())})")
+    if view_class is None:
         return None
     from rich.console import Console
 
-    from citynode.classair_view import ClassAirView
-
-    return ClassAirView(board, as_json=as_json, console=None if as_json else Console(highlight=False))
+    return view_class(board, as_json=as_json, console=None if as_json else Console(highlight=False))
 
 
 def _run(board, view, hours, days):
@@ -164,15 +165,10 @@ def _run(board, view, hours, days):
         return board.run(hours=hours, days=days)
 
 
-def _classair_plot(view, board, path, scenario):
-    cfg = board.config()
-    view.plot(
-        path,
-        red_ppm=cfg.get("red_ppm", 800),
-        hysteresis_ppm=cfg.get("hysteresis_ppm", 100),
-        orange_ppm=cfg.get("orange_ppm", 0),
-        title=f"ClassAir, scenario {scenario}",
-    )
+def _write_plot(view, path, scenario):
+    from citynode import plot
+
+    plot.save(view.plot(scenario), path)
     click.echo(f"plot written to {path}", err=view.as_json)
 
 
@@ -218,7 +214,7 @@ def _frame_line(ev) -> dict:
         "snr",
         "ack",
         "mac",
-        "decoded",  # the payload as the fleet codec reads it (ClassAir: see citynode/classair_view.py)
+        "decoded",  # the payload as the fleet codec reads it (see citynode/views/)
     ):
         if k in ev and k not in line:
             line[k] = ev[k]
