@@ -19,7 +19,9 @@ from citynode.cli import UserError
 @click.option("--hours", type=float, default=None, help="virtual hours to run")
 @click.option("--days", type=float, default=None, help="virtual days to run")
 @click.option(
-    "--start", default=None, help="virtual start time, ISO 8601 (default 2026-09-07T00:00Z, a Monday)"
+    "--start",
+    default=None,
+    help="virtual start time, ISO 8601 (default: the app's world's, else 2026-09-07T00:00Z, a Monday)",
 )
 @click.option(
     "--mode",
