@@ -40,7 +40,7 @@ def _wakes(b):
 
 
 def _decode(fport, payload_hex):
-    from citynode.classair_view import decode_uplink
+    from citynode.views import decode_uplink
 
     return decode_uplink(fport, payload_hex)
 

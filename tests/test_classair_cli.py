@@ -1,13 +1,52 @@
-"""`citynode emulate --app classair`: the table, --json with LED lines, --plot, bad input."""
+"""`citynode emulate --app classair`: its world by default, the table, --json with LED lines, --plot, bad input."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
+import pytest
 from citynode.commands.emulate import cli
 from click.testing import CliRunner
+
+
+def _wakes_and_lights(args):
+    """(minute, reading) of each wake and (minute, colour) of each light change in `emulate --json`: what the
+    world decides. Radio channels and join timing are left out: the node draws them at random."""
+    r = CliRunner().invoke(cli, [*args, "--json"])
+    assert r.exit_code == 0, r.output
+    out = []
+    for ln in r.output.splitlines():
+        ev = json.loads(ln) if ln.startswith("{") else {}
+        if ev.get("type") == "led":
+            out.append((ev["t"] // 60, ev["state"]))
+        elif ev.get("type") == "log" and "classair: co2=" in ev["line"]:
+            out.append((ev["t"] // 60, ev["line"].split("] ", 1)[1]))
+    return out
+
+
+def test_classair_runs_its_world_by_default():
+    # hil/worlds/classair.py: a school day from local midnight in Paris.
+    default = _wakes_and_lights(["--app", "classair", "--hours", "12"])
+    explicit = _wakes_and_lights(
+        [
+            "--app",
+            "classair",
+            "--hours",
+            "12",
+            "--scenario",
+            "school-day",
+            "--start",
+            "2026-09-07T00:00+02:00",
+        ]
+    )
+    assert default == explicit
+    assert default[0][0] * 60 == datetime(2026, 9, 7, tzinfo=ZoneInfo("Europe/Paris")).timestamp()
+    # The still world's 450 ppm would never turn the light red.
+    assert "red" in [what for _, what in default]
 
 
 def test_json_lines_have_led_changes_and_a_summary():
@@ -37,20 +76,22 @@ def test_table_and_plot(tmp_path):
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
 
 
-def test_plot_needs_classair():
+def test_plot_needs_a_role_that_draws():
     r = subprocess.run(
         [sys.executable, "-m", "citynode", "emulate", "--app", "counter", "--hours", "1", "--plot", "x.png"],
         capture_output=True,
         text=True,
     )
     assert r.returncode == 2
-    assert "--plot" in r.stderr and "Traceback" not in r.stderr
+    assert r.stderr.count("\n") == 1 and "--plot" in r.stderr and "classair" in r.stderr
 
 
-def test_unknown_scenario_is_one_clear_line():
+@pytest.mark.parametrize("app", ["classair", "counter"])
+def test_unknown_scenario_is_one_clear_line(app):
     r = subprocess.run(
-        [sys.executable, "-m", "citynode", "emulate", "--app", "classair", "--scenario", "nope"],
+        [sys.executable, "-m", "citynode", "emulate", "--app", app, "--scenario", "nope"],
         capture_output=True,
         text=True,
     )
-    assert r.returncode == 2 and "unknown scenario" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and r.stderr.count("\n") == 1
+    assert "unknown scenario 'nope'" in r.stderr and "school-day" in r.stderr

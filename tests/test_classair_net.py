@@ -7,7 +7,8 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from citynode.classair_view import _fields, decode_uplink
+from citynode.views import decode_uplink
+from citynode.views.classair import _fields
 
 from fleet import payloads
 from hil.devices import by_name

@@ -19,7 +19,9 @@ from citynode.cli import UserError, role_option
 @click.option("--hours", type=float, default=None, help="virtual hours to run")
 @click.option("--days", type=float, default=None, help="virtual days to run")
 @click.option(
-    "--start", default=None, help="virtual start time, ISO 8601 (default 2026-09-07T00:00Z, a Monday)"
+    "--start",
+    default=None,
+    help="virtual start time, ISO 8601 (default: the app's world's, else 2026-09-07T00:00Z, a Monday)",
 )
 @click.option(
     "--mode",
@@ -42,7 +44,7 @@ from citynode.cli import UserError, role_option
     "plot_path",
     type=click.Path(dir_okay=False),
     default=None,
-    help="classair: write a PNG of CO2, the light and the uplinks over the run",
+    help="write a PNG of the run as the role draws it (classair: CO2, the light, the uplinks)",
 )
 @click.option("--dev-eui", default=None, help="node DevEUI, 16 hex digits (default: a fixed demo identity)")
 @click.option("--join-eui", default=None, help="JoinEUI, 16 hex digits")
@@ -66,17 +68,20 @@ def cli(
     """Run APP's firmware on an emulated BOARD and show what it does."""
     from citynode.boards import BoardError
     from hil.emulator import DEFAULT_START, EmulatedBoard
+    from hil.worlds import role_world
 
-    scenario = scenario or _default_scenario(app)
+    # The role's world module (hil/worlds/<role>.py) says what a run is without options.
+    world = role_world(app)
+    scenario = scenario or world.default_scenario
     if hours is None and days is None:
-        hours = _default_hours(scenario)
+        hours = world.hours(scenario)
     try:
         board = EmulatedBoard(
             board_name,
             app,
             world=scenario,
             mode=mode,
-            start=start or _default_start(app) or DEFAULT_START,
+            start=start or world.default_start or DEFAULT_START,
             event_log=events_path,
             seed=seed,
         )
@@ -84,13 +89,13 @@ def cli(
         raise UserError(str(e)) from None
     radio = _attach_network(board, app, dev_eui, join_eui, app_key, seed)
 
-    view = _classair_view(board, app, as_json, plot_path)
+    view = _role_view(board, app, as_json, plot_path)
 
     def show(ev):
         if view is not None:
             ev = view.decorate(ev)
             if not as_json and ev["type"] == "log":
-                return  # the ClassAir table shows the wakes
+                return  # the role's table shows the wakes
         if ev["type"] == "lora_frame":
             _show_frame(ev, board, as_json, quiet=view is not None)
         elif as_json:
@@ -107,7 +112,7 @@ def cli(
         if radio is not None:
             radio.flush(board)  # downlinks still on their way when the run ended
         if view is not None and plot_path:
-            _classair_plot(view, board, plot_path, scenario)
+            _write_plot(view, plot_path, scenario)
     summary = {
         "type": "summary",
         "wakes": res.wakes,
@@ -127,37 +132,20 @@ def cli(
         sys.exit(1)
 
 
-# ---------------------------------------------------------------------- ClassAir (see citynode/classair_view.py)
+# ---------------------------------------------------------------------- a role's view and plot (citynode/views/)
 
 
-def _default_scenario(app):
-    return "school-day" if app == "classair" else None
+def _role_view(board, app, as_json, plot_path):
+    from citynode import views
 
-
-def _default_start(app):
-    # A ClassAir day reads best from local midnight (Europe/Paris, summer time in September).
-    return "2026-09-07T00:00:00+02:00" if app == "classair" else None
-
-
-def _default_hours(scenario):
-    from hil.worlds import make_world
-
-    try:
-        return getattr(type(make_world(scenario)), "default_hours", 24.0)
-    except ValueError:
-        return 24.0
-
-
-def _classair_view(board, app, as_json, plot_path):
-    if app != "classair":
-        if plot_path:
-            raise UserError("--plot draws a ClassAir run: use it with --app classair")
+    view_class = views.view_class(app)
+    if plot_path and not hasattr(view_class, "plot"):
+        raise UserError(f"--plot: {app} draws no plot (roles that do: {', '.join(views.plotting_roles())})")
+    if view_class is None:
         return None
     from rich.console import Console
 
-    from citynode.classair_view import ClassAirView
-
-    return ClassAirView(board, as_json=as_json, console=None if as_json else Console(highlight=False))
+    return view_class(board, as_json=as_json, console=None if as_json else Console(highlight=False))
 
 
 def _run(board, view, hours, days):
@@ -179,15 +167,10 @@ def _run(board, view, hours, days):
         return board.run(hours=hours, days=days)
 
 
-def _classair_plot(view, board, path, scenario):
-    cfg = board.config()
-    view.plot(
-        path,
-        red_ppm=cfg.get("red_ppm", 800),
-        hysteresis_ppm=cfg.get("hysteresis_ppm", 100),
-        orange_ppm=cfg.get("orange_ppm", 0),
-        title=f"ClassAir, scenario {scenario}",
-    )
+def _write_plot(view, path, scenario):
+    from citynode import plot
+
+    plot.save(view.plot(scenario), path)
     click.echo(f"plot written to {path}", err=view.as_json)
 
 
@@ -233,7 +216,7 @@ def _frame_line(ev) -> dict:
         "snr",
         "ack",
         "mac",
-        "decoded",  # the payload as the fleet codec reads it (ClassAir: see citynode/classair_view.py)
+        "decoded",  # the payload as the fleet codec reads it (see citynode/views/)
     ):
         if k in ev and k not in line:
             line[k] = ev[k]

@@ -1,4 +1,5 @@
-"""A French primary-school classroom: CO2, temperature and humidity from a mass balance over a school timetable.
+"""ClassAir's world, a French primary-school classroom: CO2, temperature and humidity from a mass balance over
+a school timetable.
 
 The room (volume `volume_m3`, default 180 m3) exchanges air with outdoors at `ach` air changes per hour: a leaky
 closed room about 0.5-1 /h, open windows 8-12 /h. Occupants breathe out CO2 (children about 0.005 L/s each, the
@@ -17,7 +18,8 @@ lookup and a linear interpolation.
 
 Scenarios: ``school-day`` and ``school-week`` (the timetable; runs default to one day / one week),
 ``stuffy-room`` (never aired), ``sensor-fault`` (a school day during which the CO2 sensor is unplugged from 10:40
-to 14:10 local time, through the device-fault mechanism: see ``device_fault``).
+to 14:10 local time, through the device-fault mechanism: see ``device_fault``). ``citynode emulate --app
+classair`` runs a school day from local midnight.
 """
 
 from __future__ import annotations
@@ -67,7 +69,6 @@ WEDNESDAY = [p for p in WEEKDAY if p[1] <= _hm(12)]
 
 class Classroom(World):
     name = "school-day"
-    default_hours = 24.0
     aired = True
     unplug: tuple[tuple[int, int], tuple[int, int]] | None = None
 
@@ -242,3 +243,7 @@ SCENARIOS = {
     "stuffy-room": StuffyRoom,
     "sensor-fault": SensorFault,
 }
+DEFAULT_SCENARIO = "school-day"
+# A Monday in term time, local midnight in Paris (summer time): a day's plot reads from 00:00 to 24:00.
+DEFAULT_START = "2026-09-07T00:00:00+02:00"
+DEFAULT_HOURS = 24.0
