@@ -6,8 +6,8 @@ schedule, one uplink per wake) comes from the pipeline, under MicroPython on the
 from __future__ import annotations
 
 import pytest
-
 from citynode.views import decode_uplink
+
 from fleet import payloads
 from hil.emulator import EmulatedBoard
 from hil.network import DEMO_DEV_EUI, attach_network
