@@ -15,6 +15,7 @@ ValueError). The settings, ranges, defaults and rules are in fleet/payloads_sche
 from __future__ import annotations
 
 from fleet import payloads as P
+from fleet import payloads_schema as S
 
 
 class SettingError(ValueError):
@@ -111,7 +112,7 @@ def check(
             raise SettingError(str(e)) from None
     if rules and app in P.MESSAGES:
         kept = {k: v for k, v in (base or {}).items() if _valid(app, k, v)}
-        for r in P.S.ROLES[app].get("rules", ()):
+        for r in S.ROLES[app].get("rules", ()):
             if base is not None and r["left"] not in out and r["right"] not in out:
                 continue
             broken = P.broken_rule(app, out, kept, [r])
