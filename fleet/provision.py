@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleet import roles
+from fleet import role_settings, roles
 from fleet import vault as vault_mod
 from fleet.registry import Registry, RegistryError
 from fleet.settings import Settings
@@ -359,6 +359,11 @@ def check_request(req: Request, reg: Registry) -> tuple[dict | None, Request]:
     for k in req.settings:
         if k in RESERVED:
             raise ProvisionError(f"setting {k!r} is set by provisioning itself")
+    try:
+        # keys and values here; the rules between settings once the node's current config is known (node_config)
+        req.settings = role_settings.check(req.app, req.settings, rules=False)
+    except role_settings.SettingError as e:
+        raise ProvisionError(f"--set: {e}") from None
     return old, req
 
 
@@ -367,6 +372,10 @@ def node_config(req: Request, dev_eui: str, join_eui: str, app_key: bytes, curre
     cfg: dict = {}
     if current and current.get("app") == req.app:
         cfg.update({k: v for k, v in current.items() if k not in RESERVED})
+    try:
+        role_settings.check(req.app, req.settings, base=cfg)  # the rules the given settings take part in
+    except role_settings.SettingError as e:
+        raise ProvisionError(f"--set: {e}") from None
     cfg.update(req.settings)
     cfg.update(
         {

@@ -47,7 +47,13 @@ def _settings_pairs(pairs) -> dict:
     metavar="OLD_DEVEUI",
     help="this node replaces a broken one: same site and location, the old one is retired",
 )
-@click.option("--set", "set_", multiple=True, metavar="KEY=VALUE", help="an app setting for config.json")
+@click.option(
+    "--set",
+    "set_",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="an app setting for config.json, checked against the role's ranges and rules (docs/payloads.md)",
+)
 @click.option("--wait-join", is_flag=True, help="follow the node's log until it has joined the network")
 @click.option(
     "--join-timeout", type=float, default=120.0, show_default=True, help="seconds --wait-join waits"
