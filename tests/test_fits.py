@@ -1,9 +1,13 @@
-"""Which roles fit which board: the recorded heap figures (boards/measured/heap.json) are complete and honest."""
+"""Which roles fit which board: the recorded heap figures (boards/measured/heap.json) are complete and honest,
+and `citynode boards` shows them against each board's heap."""
 
 import copy
+import json
 
 import pytest
 from citynode import boards, fits
+from citynode.cli import cli
+from click.testing import CliRunner
 
 from fleet import roles
 from hil import heap
@@ -12,6 +16,10 @@ RECORD = fits.figures()
 NUCLEO = "nucleo-wl55jc"
 HELTEC = "heltec-wifi-lora32-v3"
 REMEASURE = "measure again: python -m bench.roles --write"
+
+
+def run(*args):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
 
 
 # ---------------------------------------------------------------- the figures
@@ -68,3 +76,66 @@ def test_a_board_nobody_measured_is_judged_by_the_hungriest_measured_board():
     assert f.refusal().startswith("my-wl55 is not measured: classair needs up to")
     b["heap_kb"] = 256
     assert fits.fit(b, "classair").fits is True
+
+
+# ---------------------------------------------------------------- citynode boards
+
+
+def test_boards_list_shows_which_roles_fit_with_both_figures():
+    r = run("boards")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert "emulator" in lines[0] and "fits (KB needed)" in lines[0] and "does not fit" in lines[0]
+    for b in boards.load_all():
+        row = next(ln for ln in lines if ln.startswith(b["id"] + " "))
+        assert f"{boards.emulator_heap_kb(b)} KB" in row
+        for f in fits.fits_of(b):
+            assert f"{f.app} {f.needs_kb}" in row
+    nucleo = next(ln for ln in lines if ln.startswith(NUCLEO + " "))
+    # the last column is what does not fit
+    assert nucleo.rstrip().endswith(f"classair {RECORD['apps']['classair']['heap_kb'][NUCLEO]}")
+    assert next(ln for ln in lines if ln.startswith(HELTEC + " ")).rstrip().endswith("-")
+
+
+def test_boards_json_says_for_every_app_what_it_needs_and_whether_it_fits():
+    rows = {json.loads(ln)["id"]: json.loads(ln) for ln in run("boards", "--json").output.splitlines()}
+    n = rows[NUCLEO]
+    assert n["heap_kb"] == 36 and n["emulator_heap_kb"] == 72
+    assert list(n["fits"]) == roles.APPS
+    assert n["fits"]["classair"] == {
+        "needs_kb": RECORD["apps"]["classair"]["heap_kb"][NUCLEO],
+        "fits": False,
+        "measured_on": NUCLEO,
+    }
+    assert rows[HELTEC]["fits"]["classair"]["fits"] is True
+
+
+def test_boards_show_gives_each_app_its_need_and_the_boards_heap():
+    r = run("boards", "show", NUCLEO)
+    assert r.exit_code == 0, r.output
+    need = RECORD["apps"]["classair"]["heap_kb"][NUCLEO]
+    assert "  heap        36 KB on the board, x2 = 72 KB on the emulator" in r.output
+    assert (
+        f"  no fit      classair: needs {need} KB of emulator heap, the board has 72 KB: does not fit"
+        in r.output
+    )
+    counter = RECORD["apps"]["counter"]["heap_kb"][NUCLEO]
+    assert (
+        f"  fits        counter: needs {counter} KB of emulator heap, the board has 72 KB: fits" in r.output
+    )
+    # --json stays the board definition itself
+    assert json.loads(run("boards", "show", NUCLEO, "--json").output) == boards.load(NUCLEO)
+
+
+def test_a_role_wired_in_a_board_file_but_not_built_is_not_offered(tmp_path):
+    planned = roles.PLANNED[0]
+    b = copy.deepcopy(boards.load(HELTEC))
+    b["apps"][planned] = {}
+    (tmp_path / f"{HELTEC}.json").write_text(json.dumps(b))
+    row = json.loads(run("boards", "--dir", str(tmp_path), "--json").output)
+    assert list(row["fits"]) == roles.APPS and planned not in row["fits"]
+    listed = run("boards", "--dir", str(tmp_path)).output
+    assert planned not in listed
+    shown = run("boards", "--dir", str(tmp_path), "show", HELTEC).output
+    verdicts = [ln for ln in shown.splitlines() if ln.strip().startswith(("fits ", "no fit ", "fit? "))]
+    assert len(verdicts) == len(roles.APPS) and not [ln for ln in verdicts if f" {planned}:" in ln]
