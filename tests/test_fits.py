@@ -1,8 +1,10 @@
 """Which roles fit which board: the recorded heap figures (boards/measured/heap.json) are complete and honest,
-and `citynode boards` shows them against each board's heap."""
+`citynode boards` shows them against each board's heap, and build, deploy and provision refuse a role that does
+not fit, in one line, before anything is built, written or sent."""
 
 import copy
 import json
+import shutil
 
 import pytest
 from citynode import boards, fits
@@ -20,6 +22,18 @@ REMEASURE = "measure again: python -m bench.roles --write"
 
 def run(*args):
     return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def one_line_refusal(r, app=None, board=None):
+    """The result is the fit refusal: exit 2, one line on stderr naming both figures."""
+    assert r.exit_code == 2, r.output
+    assert len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.output, r.stderr
+    if app:
+        b = boards.load(board)
+        need = RECORD["apps"][app]["heap_kb"][board]
+        assert f"{app} needs {need} KB of emulator heap on {board}" in r.stderr
+        assert f"{board} has {b['heap_kb']} KB x 2 = {boards.emulator_heap_kb(b)} KB" in r.stderr
+        assert "--ignore-heap" in r.stderr and "MicroPython image" in r.stderr
 
 
 # ---------------------------------------------------------------- the figures
@@ -139,3 +153,137 @@ def test_a_role_wired_in_a_board_file_but_not_built_is_not_offered(tmp_path):
     shown = run("boards", "--dir", str(tmp_path), "show", HELTEC).output
     verdicts = [ln for ln in shown.splitlines() if ln.strip().startswith(("fits ", "no fit ", "fit? "))]
     assert len(verdicts) == len(roles.APPS) and not [ln for ln in verdicts if f" {planned}:" in ln]
+
+
+# ---------------------------------------------------------------- build
+
+
+def test_build_refuses_a_role_that_does_not_fit_and_writes_nothing(tmp_path):
+    out = tmp_path / "bundle"
+    r = run("build", "-b", NUCLEO, "-a", "classair", "-o", str(out))
+    one_line_refusal(r, "classair", NUCLEO)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_build_builds_a_role_that_fits_and_one_forced_past_its_heap(tmp_path):
+    r = run("build", "-b", NUCLEO, "-a", "counter", "-o", str(tmp_path / "c"))
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "c" / "manifest.json").read_text())["app"] == "counter"
+    r = run("build", "-b", NUCLEO, "-a", "classair", "-o", str(tmp_path / "x"), "--ignore-heap")
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "x" / "manifest.json").read_text())["board"] == NUCLEO
+
+
+# ---------------------------------------------------------------- deploy and provision, on served boards
+
+serial_bridge = pytest.importorskip("hil.serial_bridge")
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("CITYNODE_DB", str(tmp_path / "fleet.db"))
+    monkeypatch.setenv("CITYNODE_MASTER_KEY", bytes(range(32)).hex())
+    monkeypatch.setenv("CITYNODE_JOIN_EUI", "70B3D57ED0000000")
+    monkeypatch.setenv("CITYNODE_EMULATED_PORTS", str(tmp_path / "ports"))
+    for k in ("CITYNODE_CONFIG", "CITYNODE_MASTER_KEY_FILE", "CITYNODE_INSTALLER"):
+        monkeypatch.delenv(k, raising=False)
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def nucleo_classair(tmp_path_factory):
+    """The ClassAir bundle for the NUCLEO, as `citynode build --ignore-heap` makes it (the library builds it)."""
+    from citynode.build import build
+
+    return build(NUCLEO, "classair", tmp_path_factory.mktemp("b") / "nucleo", version="0.1.0-test")
+
+
+@pytest.fixture
+def nucleo(env, nucleo_classair):
+    """An emulated NUCLEO-WL55 on a pty, with ClassAir deployed (forced past its heap); closed at the end. Its
+    heap is 192 KB, as a board with the driver and the MAC frozen into its image might leave free: at the
+    board's own 72 KB, ClassAir's firmware leaves too little for provisioning to even read the node's identity."""
+    made = []
+
+    def make(installed=True):
+        flash = env / f"flash{len(made)}"
+        flash.mkdir()
+        if installed:
+            for rel in nucleo_classair.manifest["files"]:
+                dst = flash / rel.replace("fw/", "fw/a/", 1) if rel.startswith("fw/") else flash / rel
+                dst.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(nucleo_classair.out / rel, dst)
+            (flash / "fw" / "active").write_text("a")
+        b = serial_bridge.SerialBridge(
+            NUCLEO, "classair", flash, max_sleep_s=0.5, serial_number=f"emu-{len(made)}", heap_kb=192
+        )
+        made.append(b)
+        b.start()
+        return b
+
+    yield make
+    for b in made:
+        b.close()
+
+
+def snapshot(flash):
+    """Every file but the node's own state (the running node writes that itself)."""
+    return {
+        p.relative_to(flash).as_posix(): p.read_bytes()
+        for p in sorted(flash.rglob("*"))
+        if p.is_file() and not p.name.startswith("state.")
+    }
+
+
+def test_deploy_refuses_a_role_that_does_not_fit_before_talking_to_the_board(nucleo):
+    b = nucleo(installed=False)
+    before = snapshot(b.flash)
+    for args in (["--port", b.path], ["--all-ports"], ["--port", "/dev/no-such-port"]):
+        r = run("deploy", "-b", NUCLEO, "-a", "classair", *args)
+        one_line_refusal(r, "classair", NUCLEO)
+    assert b.bytes_from_host == 0 and snapshot(b.flash) == before
+
+
+def test_provision_refuses_a_role_that_does_not_fit_the_board_it_names(nucleo, env):
+    b = nucleo()
+    before = snapshot(b.flash)
+    r = run(
+        "provision",
+        "--port",
+        b.path,
+        "--app",
+        "classair",
+        "--site",
+        "A",
+        "--location",
+        "1",
+        "--board",
+        NUCLEO,
+    )
+    one_line_refusal(r, "classair", NUCLEO)
+    # before the registry, the master key or the port
+    assert b.bytes_from_host == 0 and snapshot(b.flash) == before
+    assert not (env / "fleet.db").exists()
+
+
+def test_provision_refuses_a_role_that_does_not_fit_the_board_the_node_says_it_is(nucleo, env):
+    from fleet import vault
+    from fleet.registry import Registry
+
+    b = nucleo()
+    before = snapshot(b.flash)
+    r = run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
+    one_line_refusal(r, "classair", NUCLEO)
+    assert not (b.flash / "config.json").exists() and snapshot(b.flash) == before  # nothing written
+    with Registry(env / "fleet.db") as reg:
+        reg.unlock(vault.Vault(bytes(range(32))))
+        assert reg.count() == 0
+    r = run(
+        "provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1", "--ignore-heap"
+    )
+    assert r.exit_code == 0, r.output
+    assert (
+        "provisioned" in r.stdout and json.loads((b.flash / "config.json").read_text())["app"] == "classair"
+    )
