@@ -37,7 +37,8 @@ def _load(path: str) -> dict:
 
 
 def figures() -> dict:
-    """The recorded figures: {"apps": {app: {"mode", "scenario", "version", "measured", "heap_kb": {board: kb}}}}."""
+    """The recorded figures: {"hi_kb", "step_kb", "apps": {app: {"mode", "scenario", "about", "version",
+    "measured", "heap_kb": {board: kb or null}, "one_step_below": {board: what failed}}}}."""
     return _load(str(FIGURES))
 
 
@@ -47,9 +48,8 @@ class Fit:
     board: str  # board id
     heap_kb: int  # the board's heap (32-bit)
     has_kb: int  # the board's emulator heap
-    needs_kb: (
-        int | None
-    )  # the app's recorded figure; None: not measured for this app, or runs in no heap tried
+    # the app's recorded figure; None: nothing measured for this app, or it ran in no heap tried
+    needs_kb: int | None
     measured_on: str | None = None  # board the figure comes from (this board unless `estimate`)
     estimate: bool = False  # this board was not measured: the app's largest figure on any board
     mode: str = ""

@@ -18,7 +18,7 @@ from citynode.cli import UserError, ignore_heap_option, role_option
     help="Output directory (default build/<board>-<app>).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-@ignore_heap_option("build it")
+@ignore_heap_option("Build it")
 def cli(board, app, out, as_json, ignore_heap):
     """Build the bundle deploy puts on a board: only the modules the role needs, as .mpy. An app that needs more
     heap than the board has (measured: `citynode boards show BOARD`) is refused."""

@@ -62,7 +62,7 @@ def _bundle(board, app, bundle_dir):
     show_default=True,
     help="Wait this long for the port to appear (30 after flashing an ESP32-S3 on native USB: it re-enumerates).",
 )
-@ignore_heap_option("deploy it")
+@ignore_heap_option("Deploy it")
 def cli(board, app, port, all_ports, bundle_dir, no_mip, force, wait_s, ignore_heap):
     """Put the bundle on the board: only changed files, verified, switched atomically, then wait for its boot line.
     An app that needs more heap than the board has (measured: `citynode boards show BOARD`) is refused."""
