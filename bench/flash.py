@@ -29,7 +29,7 @@ IMAGE_BYTES = 1536 * 1024
 
 
 def _flash_many(n: int, image: Path, work: Path, paced: bool) -> float:
-    from citynode import boards
+    from citynode.base import boards
     from citynode.flash import flash_esp, forget_compressed_images
     from citynode.multiboard import any_failed, run_on_ports
 
@@ -94,7 +94,7 @@ class _Served:
 
 
 def _flash_and_deploy(n: int, image: Path, bundle, work: Path) -> float:
-    from citynode import boards
+    from citynode.base import boards
     from citynode.deploy import deploy
     from citynode.flash import flash_esp, forget_compressed_images
     from citynode.multiboard import any_failed, run_on_ports

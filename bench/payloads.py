@@ -7,10 +7,10 @@ and ours against CayenneLPP, compact JSON and the best vendor frame (fleet/paylo
 from __future__ import annotations
 
 import cbor2
+from citynode.base import payload_schema as S
 
 from fleet import payloads as P
 from fleet import payloads_compare as C
-from fleet import payloads_schema as S
 from hil.mpyrun import run_mpy
 
 _MPY = r"""

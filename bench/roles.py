@@ -1,4 +1,4 @@
-"""Which roles fit which board: the smallest emulator heap each app (built roles and tool apps, fleet.roles) runs
+"""Which roles fit which board: the smallest emulator heap each app (built roles and tool apps, citynode.base.roles) runs
 its scenario in (hil/heap.py: ClassAir a school morning, lorawan_probe join and uplink wakes, counter a few
 wakes), on every board, one process per boot as a board boots.
 
@@ -17,10 +17,10 @@ import os
 import sys
 from concurrent.futures import ProcessPoolExecutor
 
-from citynode import boards as boards_mod
 from citynode import fits
+from citynode.base import boards as boards_mod
+from citynode.base import roles
 
-from fleet import roles
 from hil import heap
 
 

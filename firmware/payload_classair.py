@@ -1,4 +1,4 @@
-# Payload table of the classair role: generated from fleet/payloads_schema.py (schema v1)
+# Payload table of the classair role: generated from tools/citynode/base/payload_schema.py (schema v1)
 # by `python -m fleet.payloads_gen`. Do not edit. Layout: firmware/payload.py; messages: docs/payloads.md.
 _N0 = ('off', 'green', 'orange', 'red')
 _N1 = ('sensor_fault', 'out_of_range', 'low_battery')

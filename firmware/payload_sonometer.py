@@ -1,4 +1,4 @@
-# Payload table of the sonometer role: generated from fleet/payloads_schema.py (schema v1)
+# Payload table of the sonometer role: generated from tools/citynode/base/payload_schema.py (schema v1)
 # by `python -m fleet.payloads_gen`. Do not edit. Layout: firmware/payload.py; messages: docs/payloads.md.
 _N0 = ('sensor_fault', 'out_of_range', 'low_battery', 'alarm', 'night')
 _N1 = ('above', 'below')

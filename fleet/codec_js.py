@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import json
 
+from citynode.base import payload_schema as S
+
 from fleet import payloads as P
-from fleet import payloads_schema as S
 
 FORMATS = ("tts", "chirpstack")
 
@@ -95,7 +96,7 @@ def schema_json(roles: list[str]) -> dict:
 def generate(fmt: str = "tts", role: str | None = None, built_only: bool = False) -> str:
     """The codec script; every role of the schema, or with built_only those whose firmware exists (what a
     network server meets: `citynode codec` gives that)."""
-    from fleet import roles as roles_mod
+    from citynode.base import roles as roles_mod
 
     if fmt not in FORMATS:
         raise P.PayloadError(f"unknown codec format {fmt!r} (formats: {', '.join(FORMATS)})")
@@ -106,7 +107,7 @@ def generate(fmt: str = "tts", role: str | None = None, built_only: bool = False
     head = (
         f"// citynode payload codec, schema v{S.VERSION}, format {fmt}"
         f"{', role ' + role if role else ', roles ' + ', '.join(roles)}.\n"
-        "// Generated from fleet/payloads_schema.py by `citynode codec`: do not edit. Documentation: docs/payloads.md\n"
+        "// Generated from tools/citynode/base/payload_schema.py by `citynode codec`: do not edit. Documentation: docs/payloads.md\n"
     )
     return (
         head

@@ -18,7 +18,8 @@ import csv
 import io
 import json
 
-from fleet import roles
+from citynode.base import roles
+
 from fleet import vault as vault_mod
 from fleet.settings import Settings
 

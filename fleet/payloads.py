@@ -1,4 +1,4 @@
-"""The Python payload codec, driven by `fleet.payloads_schema` (on cbor2).
+"""The Python payload codec, driven by `citynode.base.payload_schema` (on cbor2).
 
     decode(fport, data, role=None)         -> Decoded(role, message, direction, data, warnings)  any FPort
     decode_uplink(fport, data, role=None)  -> Decoded                                          uplinks only
@@ -22,8 +22,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 import cbor2
-
-from fleet import payloads_schema as S
+from citynode.base import payload_schema as S
 
 
 class PayloadError(ValueError):

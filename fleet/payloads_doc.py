@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import re
 
+from citynode.base import payload_schema as S
+
 from fleet import payloads as P
-from fleet import payloads_schema as S
 
 HEADER = """\
 # Payloads
 
-<!-- Generated from fleet/payloads_schema.py by `python -m fleet.payloads_gen`: do not edit by hand. -->
+<!-- Generated from tools/citynode/base/payload_schema.py by `python -m fleet.payloads_gen`: do not edit by hand. -->
 
-Every message of every role, schema version {version}. One schema (`fleet/payloads_schema.py`) drives the node's
+Every message of every role, schema version {version}. One schema (`tools/citynode/base/payload_schema.py`) drives the node's
 encoder (`firmware/payload.py` with the generated `firmware/payload_<role>.py`), the Python codec
 (`fleet/payloads.py`, `citynode decode`, `citynode encode-downlink`), the JavaScript codec for The Things Stack and
 ChirpStack (`citynode codec`) and this page.

@@ -12,8 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from citynode.base import payload_schema as S
+
 from fleet import payloads as P
-from fleet import payloads_schema as S
 
 _KIND_CODES = {"uint": 0, "enum": 1, "flags": 2, "bool": 3, "steps": 4}
 _OP_CODES = {"<": 0, "<=": 1}
@@ -67,7 +68,7 @@ def firmware_table(role: str) -> str:
         else:
             down.append(f"    {msg.fport}: (\n{_wrap(items, ' ' * 8)}\n    ),")
     lines = [
-        f"# Payload table of the {role} role: generated from fleet/payloads_schema.py (schema v{S.VERSION})",
+        f"# Payload table of the {role} role: generated from tools/citynode/base/payload_schema.py (schema v{S.VERSION})",
         "# by `python -m fleet.payloads_gen`. Do not edit. Layout: firmware/payload.py; messages: docs/payloads.md.",
     ]
     lines += [f"{name} = {names!r}" for names, name in consts.items()]
@@ -89,7 +90,7 @@ def role_settings(role: str) -> str:
     settings through. Loaded in most halves of a wake: nothing else goes in it (heap)."""
     items = [f"    {k!r}: {v!r}," for k, v in P.defaults(role, link=False).items()]
     head = (
-        f"# The {role} role's settings and their defaults: generated from fleet/payloads_schema.py (schema "
+        f"# The {role} role's settings and their defaults: generated from tools/citynode/base/payload_schema.py (schema "
         f"v{S.VERSION})\n# by `python -m fleet.payloads_gen`. Do not edit. Ranges and rules: docs/payloads.md. A value "
         "applied by\n# downlink (in the store) wins over config.json, which wins over these. Every module of the role "
         "reads\n# its settings through get(); node.settings.role_default(node, key) finds them too.\n"
@@ -99,7 +100,9 @@ def role_settings(role: str) -> str:
 
 
 def outputs(root: Path) -> dict[Path, str]:
-    from fleet import payloads_doc, roles
+    from citynode.base import roles
+
+    from fleet import payloads_doc
 
     out = {root / "firmware" / f"payload_{role}.py": firmware_table(role) for role in P.ROLES}
     for role in roles.BUILT:
@@ -113,7 +116,7 @@ def stale(root: Path) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    from citynode.paths import REPO_ROOT
+    from citynode.base.paths import REPO_ROOT
 
     if "--check" in argv:
         bad = stale(REPO_ROOT)

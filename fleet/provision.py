@@ -28,7 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleet import role_settings, roles
+from citynode.base import roles
+
+from fleet import role_settings
 from fleet import vault as vault_mod
 from fleet.registry import Registry, RegistryError
 from fleet.settings import Settings
@@ -374,7 +376,8 @@ def check_fit(board_id: str | None, req: Request) -> None:
     (citynode.fits); a board this desktop has no file for, or a role not known yet, cannot be judged and passes."""
     if not board_id or not req.app or req.ignore_heap:
         return
-    from citynode import boards, fits
+    from citynode import fits
+    from citynode.base import boards
 
     try:
         spec = boards.load(board_id)

@@ -9,13 +9,14 @@ schema: the one check `citynode emulate --config`, `citynode provision --set` an
 
 Values may be given typed (JSON) or as text (command lines): text parses by the setting's type (integers, numbers
 at the setting's resolution, a choice by name, booleans true/false/1/0). Errors are one line (SettingError, a
-ValueError). The settings, ranges, defaults and rules are in fleet/payloads_schema.py; docs/payloads.md lists them.
+ValueError). The settings, ranges, defaults and rules are in tools/citynode/base/payload_schema.py; docs/payloads.md lists them.
 """
 
 from __future__ import annotations
 
+from citynode.base import payload_schema as S
+
 from fleet import payloads as P
-from fleet import payloads_schema as S
 
 
 class SettingError(ValueError):

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from citynode import boards as boards_mod
-from citynode.mpy import COMPILE_REVISION, compile_file
-from citynode.paths import FIRMWARE_DIR
+from citynode.base import boards as boards_mod
+from citynode.base.mpy import COMPILE_REVISION, compile_file
+from citynode.base.paths import FIRMWARE_DIR
 
 from hil import devices as devices_mod
 from hil.launcher import CACHE_DIR, micropython_command

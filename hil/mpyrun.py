@@ -13,7 +13,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from citynode.paths import FIRMWARE_DIR
+from citynode.base.paths import FIRMWARE_DIR
 
 from hil.launcher import micropython_command
 

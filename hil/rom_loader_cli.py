@@ -98,7 +98,7 @@ def _handle_signals(rom: FakeRom) -> None:
 def _advertise(rom: FakeRom, board: str, err):
     """Put the pty in the port registry as this board (so `--port auto` finds it); the entry's path, or None."""
     try:
-        from citynode.ports import register_emulated
+        from citynode.base.emulated_ports import register_emulated
 
         return register_emulated(rom.port, board, f"rom-{os.getpid()}")
     except Exception as e:  # noqa: BLE001 - the ROM works without the registry

@@ -283,7 +283,7 @@ class SerialBridge:
             tmp.symlink_to(self.path)
             os.replace(tmp, self.link)
         if self.register:
-            from citynode.ports import register_emulated
+            from citynode.base.emulated_ports import register_emulated
 
             self._entry = register_emulated(str(self.link or self.path), self.board_id, self.serial_number)
         self.plugged = True

@@ -6,8 +6,8 @@ import copy
 import shutil
 from pathlib import Path
 
-from citynode import boards
-from citynode.paths import FIRMWARE_DIR
+from citynode.base import boards
+from citynode.base.paths import FIRMWARE_DIR
 
 
 def firmware_with(dest: Path, files: dict[str, str]) -> Path:

@@ -10,12 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
-from citynode import boards
+from citynode.base import boards, roles
+from citynode.base.paths import BOARDS_DIR
 from citynode.cli import cli
-from citynode.paths import BOARDS_DIR
 from click.testing import CliRunner
 
-from fleet import roles
 from hil.testing import board_with, firmware_with
 
 ALL = boards.names()
@@ -330,7 +329,7 @@ def test_board_leds_light_on_the_emulator_by_pin_number_or_name(make_board, tmp_
 def test_a_bus_name_used_for_two_kinds_of_bus_is_refused(tmp_path):
     import json
 
-    from citynode import boards
+    from citynode.base import boards
 
     data = boards.load("heltec-wifi-lora32-v3")
     data["uart"] = {"ext": {"id": 1, "tx": 33, "rx": 34}}

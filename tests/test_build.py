@@ -72,7 +72,7 @@ def test_the_bundles_board_json_is_what_the_emulator_gives_the_node(tmp_path):
     # The node reads its board.json into its heap: it gets its hardware and its own role's wiring, with only the
     # buses that role's sensors use, exactly as the emulator measures it; names, notes and the flash recipe stay
     # on the desktop.
-    from citynode import boards
+    from citynode.base import boards
 
     out = tmp_path / "b"
     assert run_cli("build", "-b", BOARD, "-a", "classair", "-o", str(out)).returncode == 0

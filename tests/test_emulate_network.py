@@ -5,11 +5,11 @@ import json
 import shutil
 
 import pytest
+from citynode.base import roles
+from citynode.base.paths import FIRMWARE_DIR
 from citynode.cli import cli
-from citynode.paths import FIRMWARE_DIR
 from click.testing import CliRunner
 
-from fleet import roles
 from fleet.lorawan import crypto, frames
 
 DEV, JOIN, KEY = "0011223344556677", "8899aabbccddeeff", "000102030405060708090a0b0c0d0e0f"
@@ -33,7 +33,7 @@ def probe_firmware(tmp_path, monkeypatch):
     shutil.copytree(FIRMWARE_DIR, d, ignore=shutil.ignore_patterns("__pycache__"))
     (d / "apps" / "e2e_probe.py").write_text(PROBE)
     monkeypatch.setattr("hil.emulator.FIRMWARE_DIR", d)
-    monkeypatch.setattr("fleet.roles.APPS", [*roles.APPS, "e2e_probe"])  # this test's own app
+    monkeypatch.setattr("citynode.base.roles.APPS", [*roles.APPS, "e2e_probe"])  # this test's own app
     return d
 
 

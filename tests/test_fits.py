@@ -7,11 +7,11 @@ import json
 import shutil
 
 import pytest
-from citynode import boards, fits
+from citynode import fits
+from citynode.base import boards, roles
 from citynode.cli import cli
 from click.testing import CliRunner
 
-from fleet import roles
 from hil import heap
 
 RECORD = fits.figures()

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from citynode import boards
+from citynode.base import boards
 from citynode.cli import cli
 from citynode.flash import FlashError, find_volumes, flash_esp, flash_uf2
 from click.testing import CliRunner

@@ -5,7 +5,7 @@ import shutil
 import struct
 
 import pytest
-from citynode import boards
+from citynode.base import boards
 from citynode.flash import FlashError, flash_stm32, read_image
 
 S3 = "heltec-wifi-lora32-v3"

@@ -16,7 +16,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from citynode.paths import FIRMWARE_DIR
+from citynode.base.paths import FIRMWARE_DIR
 
 from fleet.lorawan import airtime, crypto, frames, region
 from fleet.lorawan.maccommands import MacCommand

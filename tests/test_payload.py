@@ -9,13 +9,13 @@ import math
 
 import cbor2
 import pytest
-from citynode.paths import REPO_ROOT
+from citynode.base import payload_schema as S
+from citynode.base.paths import REPO_ROOT
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fleet import payloads as P
 from fleet import payloads_gen
-from fleet import payloads_schema as S
 
 UPLINKS = [m for r in P.MESSAGES.values() for m in r.values() if m.direction == "up"]
 DOWNLINKS = [m for r in P.MESSAGES.values() for m in r.values() if m.direction == "down"]

@@ -9,6 +9,7 @@ import time
 
 import pytest
 from citynode import ports
+from citynode.base import emulated_ports
 from citynode.ports import PortError, open_serial, resolve_port
 
 
@@ -24,7 +25,7 @@ def registry(tmp_path, monkeypatch):
         m, s = os.openpty()
         opened.extend([m, s])
         path = os.ttyname(s)
-        ports.register_emulated(path, board, serial)
+        emulated_ports.register_emulated(path, board, serial)
         return path
 
     yield add
@@ -87,7 +88,7 @@ def test_wait_for_a_port_that_comes_back(registry):
 
 
 def test_dead_server_entries_are_ignored(registry, tmp_path):
-    d = ports.registry_dir()
+    d = emulated_ports.registry_dir()
     d.mkdir(parents=True, exist_ok=True)
     (d / "999999-x.json").write_text(
         json.dumps({"device": "/dev/null", "board": "b", "serial_number": "x", "pid": 999999999})

@@ -10,9 +10,9 @@ import threading
 
 import pytest
 import zxingcpp
-from citynode import boards
+from citynode.base import boards
+from citynode.base.paths import FIRMWARE_DIR
 from citynode.cli import cli
-from citynode.paths import FIRMWARE_DIR
 from click.testing import CliRunner
 from PIL import Image
 
@@ -41,7 +41,7 @@ BOARD = "heltec-wifi-lora32-v3"
 @pytest.fixture(autouse=True)
 def probe_role(monkeypatch):
     """joinprobe, the probe app these tests build (PROBE), counts as a built role here."""
-    from fleet import roles
+    from citynode.base import roles
 
     monkeypatch.setattr(roles, "BUILT", [*roles.BUILT, "joinprobe"])
 
@@ -91,7 +91,7 @@ def env(tmp_path, monkeypatch):
 @pytest.fixture
 def firmware(bundles, monkeypatch):
     """The firmware tree with the probe role, known to provisioning's role check."""
-    monkeypatch.setattr("citynode.paths.FIRMWARE_DIR", bundles[0])
+    monkeypatch.setattr("citynode.base.paths.FIRMWARE_DIR", bundles[0])
     return bundles[0]
 
 

@@ -4,7 +4,7 @@
 import shutil
 
 import pytest
-from citynode.paths import FIRMWARE_DIR
+from citynode.base.paths import FIRMWARE_DIR
 
 from fleet.lorawan import frames
 from fleet.lorawan.pathmodel import PathModel

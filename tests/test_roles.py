@@ -1,4 +1,4 @@
-"""The one list of roles (fleet/payloads_schema.py, read through fleet/roles.py): the firmware agrees with it,
+"""The one list of roles (tools/citynode/base/payload_schema.py, read through tools/citynode/base/roles.py): the firmware agrees with it,
 and every command that takes a role offers and accepts only the built ones."""
 
 import json
@@ -7,13 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from citynode.boards import BoardError, validate
+from citynode.base import payload_schema as S
+from citynode.base import roles
+from citynode.base.boards import BoardError, validate
+from citynode.base.paths import BOARDS_DIR, FIRMWARE_DIR
 from citynode.cli import cli
-from citynode.paths import BOARDS_DIR, FIRMWARE_DIR
 from click.testing import CliRunner
-
-from fleet import payloads_schema as S
-from fleet import roles
 
 
 def test_firmware_apps_are_the_schemas_built_roles_and_tool_apps():

@@ -12,8 +12,8 @@ import re
 
 import cbor2
 import pytest
+from citynode.base.paths import FIRMWARE_DIR
 from citynode.cli import cli
-from citynode.paths import FIRMWARE_DIR
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st

@@ -7,8 +7,8 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+from citynode.base import roles
 
-from fleet import roles
 from hil import worlds
 from hil.worlds import World, make_world, role_world, scenario_names
 

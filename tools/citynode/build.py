@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from citynode import __version__
-from citynode import boards as boards_mod
-from citynode.mpy import compile_file, needs_arch
-from citynode.paths import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
+from citynode.base import boards as boards_mod
+from citynode.base.mpy import compile_file, needs_arch
+from citynode.base.paths import BOARDS_DIR, FIRMWARE_DIR, REPO_ROOT
 
 SLOT_FILES_DIR = "fw"
 MICROPYTHON_REQUIRED = ">=1.22"

@@ -26,9 +26,9 @@ class UserError(click.ClickException):
 
 
 def role_option(*decls, tools: bool = False, what: str = "", **kw):
-    """A click option naming a role, checked against the one list (fleet/roles.py): an unknown or unbuilt role
+    """A click option naming a role, checked against the one list (tools/citynode/base/roles.py): an unknown or unbuilt role
     is one line and exit 2 before the command runs. tools=True also takes the tool apps (counter, ...)."""
-    from fleet import roles
+    from citynode.base import roles
 
     name = next((d for d in decls if d.startswith("--")), decls[0])
 

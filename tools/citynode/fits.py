@@ -1,6 +1,6 @@
 """Which roles fit which board: each app's measured heap against the board's emulator heap.
 
-The figures are in `boards/measured/heap.json`: for each app (the built roles and the tool apps, `fleet.roles`),
+The figures are in `boards/measured/heap.json`: for each app (the built roles and the tool apps, `citynode.base.roles`),
 the smallest emulator heap its scenario runs in on each board, measured by `python -m bench.roles --write` and
 held honest by `tests/test_fits.py`. An app fits a board when that figure is at most the board's emulator heap
 (`boards.emulator_heap_kb`: `heap_kb` x 2, the 64-bit interpreter). A board the file has no figure for (a new
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from citynode import boards as boards_mod
-from citynode.paths import BOARDS_DIR
+from citynode.base import boards as boards_mod
+from citynode.base.paths import BOARDS_DIR
 
 FIGURES = BOARDS_DIR / "measured" / "heap.json"
 # How the remaining gap is meant to close: said wherever a role is refused.
@@ -117,9 +117,9 @@ def fit(board: dict, app: str) -> Fit:
 
 
 def fits_of(board: dict) -> list[Fit]:
-    """Every app a node can run (built roles, then tool apps; fleet.roles), as it fits `board`. A role the board
+    """Every app a node can run (built roles, then tool apps; citynode.base.roles), as it fits `board`. A role the board
     file wires but that is not built yet is not among them."""
-    from fleet import roles
+    from citynode.base import roles
 
     return [fit(board, app) for app in roles.APPS]
 

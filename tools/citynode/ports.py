@@ -17,11 +17,12 @@ import errno
 import json
 import os
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from citynode.base.emulated_ports import emulated_entries
 
 # USB-serial bridges and native USB ports seen on the boards we support (VID:PID -> what it is).
 USB_CHIPS = {
@@ -100,72 +101,29 @@ class PortInfo:
         return d
 
 
-# ---------------------------------------------------------------- emulated boards registry
-
-
-def registry_dir() -> Path:
-    env = os.environ.get("CITYNODE_EMULATED_PORTS")
-    if env:
-        return Path(env)
-    base = os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()
-    return Path(base) / f"citynode-ports-{os.getuid()}"
-
-
-def register_emulated(device: str, board: str, serial_number: str) -> Path:
-    """Advertise an emulated board's pty; returns the entry file (remove it when the board goes away)."""
-    d = registry_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    entry = d / f"{os.getpid()}-{serial_number}.json"
-    tmp = entry.with_suffix(".tmp")
-    tmp.write_text(
-        json.dumps({"device": device, "board": board, "serial_number": serial_number, "pid": os.getpid()})
-    )
-    os.replace(tmp, entry)
-    return entry
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# ---------------------------------------------------------------- emulated boards (citynode.base.emulated_ports)
 
 
 def _emulated_ports() -> list[PortInfo]:
-    d = registry_dir()
-    out = []
-    if not d.is_dir():
-        return out
-    for f in sorted(d.glob("*.json")):
-        try:
-            e = json.loads(f.read_text())
-        except (OSError, ValueError):
-            continue
-        if not _pid_alive(int(e.get("pid", 0))) or not os.path.exists(e["device"]):
-            f.unlink(missing_ok=True)  # left behind by a server that was killed
-            continue
-        out.append(
-            PortInfo(
-                device=e["device"],
-                serial_number=e["serial_number"],
-                location="emulated",
-                description=f"emulated {e['board']} (citynode emulator serve, pid {e['pid']})",
-                boards=[e["board"]],
-                emulated=True,
-                pid_of_server=int(e["pid"]),
-            )
+    return [
+        PortInfo(
+            device=e["device"],
+            serial_number=e["serial_number"],
+            location="emulated",
+            description=f"emulated {e['board']} (citynode emulator serve, pid {e['pid']})",
+            boards=[e["board"]],
+            emulated=True,
+            pid_of_server=int(e["pid"]),
         )
-    return out
+        for e in emulated_entries()
+    ]
 
 
 # ---------------------------------------------------------------- listing
 
 
 def _board_usb_ids() -> dict[str, list[str]]:
-    from citynode import boards
+    from citynode.base import boards
 
     ids: dict[str, list[str]] = {}
     for p in boards.board_files():

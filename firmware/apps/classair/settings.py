@@ -1,4 +1,4 @@
-# The classair role's settings and their defaults: generated from fleet/payloads_schema.py (schema v1)
+# The classair role's settings and their defaults: generated from tools/citynode/base/payload_schema.py (schema v1)
 # by `python -m fleet.payloads_gen`. Do not edit. Ranges and rules: docs/payloads.md. A value applied by
 # downlink (in the store) wins over config.json, which wins over these. Every module of the role reads
 # its settings through get(); node.settings.role_default(node, key) finds them too.

@@ -62,7 +62,7 @@ def cli(board, app, flash_dir, serial_number, link, max_sleep, unplug_after_byte
     import tempfile
     from pathlib import Path
 
-    from citynode import boards
+    from citynode.base import boards
     from hil.serial_bridge import SerialBridge
 
     try:

@@ -23,7 +23,7 @@ JSON_FIELDS = (
 
 
 def _load_all(directory):
-    from citynode import boards
+    from citynode.base import boards
     from citynode.cli import UserError
 
     try:
@@ -33,7 +33,8 @@ def _load_all(directory):
 
 
 def _row(board: dict) -> dict:
-    from citynode import boards, fits
+    from citynode import fits
+    from citynode.base import boards
 
     s = boards.summary(board)
     out = {k: board.get(k) for k in JSON_FIELDS}
@@ -81,7 +82,7 @@ def cli(ctx, as_json, directory):
     from rich.console import Console
     from rich.table import Table
 
-    from citynode import boards
+    from citynode.base import boards
 
     table = Table(title=None, box=None, header_style="bold", pad_edge=False)
     for col, just in (
@@ -134,7 +135,7 @@ def show(ctx, board_id, as_json):
     """Show one board: radio pins, buses, LEDs, app wiring, flash recipe."""
     from pathlib import Path
 
-    from citynode import boards
+    from citynode.base import boards
     from citynode.cli import UserError
 
     directory = ctx.obj.get("directory")
@@ -217,7 +218,8 @@ def show(ctx, board_id, as_json):
 
 def _show_fits(b: dict):
     """One line per app a node can run: the heap it needs (measured), the board's, and whether it fits."""
-    from citynode import boards, fits
+    from citynode import fits
+    from citynode.base import boards
 
     has = boards.emulator_heap_kb(b)
     click.echo(
@@ -244,7 +246,7 @@ def check(ctx, files):
     """Validate board files (default: all of them); exit 2 at the first bad one."""
     from pathlib import Path
 
-    from citynode import boards
+    from citynode.base import boards
     from citynode.cli import UserError
 
     paths = [Path(f) for f in files] or boards.board_files(ctx.obj.get("directory"))

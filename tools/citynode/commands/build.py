@@ -24,7 +24,8 @@ def cli(board, app, out, as_json, ignore_heap):
     heap than the board has (measured: `citynode boards show BOARD`) is refused."""
     import json
 
-    from citynode import boards, fits
+    from citynode import fits
+    from citynode.base import boards
     from citynode.build import BuildError, build
 
     try:

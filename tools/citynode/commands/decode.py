@@ -46,9 +46,9 @@ def cli(fport, role, as_json, is_b64, payload):
     import base64
     import binascii
 
+    from citynode.base import roles
     from citynode.cli import UserError
     from fleet import payloads as P
-    from fleet import roles
 
     if is_b64:
         try:

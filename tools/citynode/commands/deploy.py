@@ -11,7 +11,8 @@ from citynode.cli import UserError, ignore_heap_option, role_option
 
 def _check_fit(board, app):
     """An app that needs more heap than the board has is refused here, before any port is opened."""
-    from citynode import boards, fits
+    from citynode import fits
+    from citynode.base import boards
 
     try:
         fits.require(boards.load(board), app)
@@ -20,7 +21,7 @@ def _check_fit(board, app):
 
 
 def _bundle(board, app, bundle_dir):
-    from citynode import boards
+    from citynode.base import boards
     from citynode.build import BuildError, build, load_bundle
 
     try:

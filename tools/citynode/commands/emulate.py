@@ -75,7 +75,7 @@ def cli(
     config_items,
 ):
     """Run APP's firmware on an emulated BOARD and show what it does."""
-    from citynode.boards import BoardError
+    from citynode.base.boards import BoardError
     from hil.emulator import DEFAULT_START, EmulatedBoard
     from hil.worlds import role_world
 

@@ -56,7 +56,7 @@ def cli(board_name, port_specs, firmware, erase, all_ports, baud, no_stub, mount
 
     Without --firmware it says where to download the board's image.
     """
-    from citynode import boards
+    from citynode.base import boards
     from citynode.cli import UserError
     from citynode.flash import FlashError, read_image
 

@@ -13,8 +13,8 @@ EXPECTED_MPY_ABI = 2822  # sys.implementation._mpy of the pinned unix port: .mpy
 @click.option("--quiet", is_flag=True, help="print nothing when all is well")
 def cli(quiet):
     """Check MicroPython, mpy-cross and the fast launcher."""
+    from citynode.base.mpy import mpy_cross_exe
     from citynode.cli import UserError
-    from citynode.mpy import mpy_cross_exe
     from hil.launcher import fast_launcher, micropython_command
 
     cmd = micropython_command()

@@ -1,4 +1,4 @@
-"""Which node roles exist, read from the one list in `fleet.payloads_schema`.
+"""Which node roles exist, read from the one list in `citynode.base.payload_schema`.
 
 A role is built when its firmware package `firmware/apps/<role>/` exists (the schema says so, and a test checks
 the two agree). Only built roles are offered by any command; tool apps (counter, lorawan_probe) run on a node
@@ -7,7 +7,7 @@ but are not roles: build, deploy and emulate take them, provisioning does not.
 
 from __future__ import annotations
 
-from fleet import payloads_schema as S
+from citynode.base import payload_schema as S
 
 ALL = list(S.ROLES)
 BUILT = [r for r, spec in S.ROLES.items() if spec.get("built")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-_PKG = Path(__file__).resolve().parent
+_PKG = Path(__file__).resolve().parent.parent  # tools/citynode, or citynode in a wheel
 
 
 def _pick(packaged: str, in_repo: str) -> Path:

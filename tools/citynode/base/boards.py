@@ -13,7 +13,7 @@ import re
 from functools import cache
 from pathlib import Path
 
-from citynode.paths import BOARDS_DIR
+from citynode.base.paths import BOARDS_DIR
 
 # The unix port is 64-bit: MicroPython objects there take up to twice the bytes they take on a 32-bit MCU, so
 # the emulator gives the interpreter twice the board's heap (see docs/architecture.md, "Heap scaling").
@@ -267,7 +267,7 @@ def _check_pins(data: dict, source: str):
 
 
 def _check_apps(data: dict, source: str):
-    from fleet import roles
+    from citynode.base import roles
 
     for app in data["apps"]:
         # wiring for a role still being built is allowed (the hardware may come first); a name no list has is not
