@@ -13,11 +13,11 @@ import zxingcpp
 from citynode.base import boards
 from citynode.base.paths import FIRMWARE_DIR
 from citynode.cli import cli
+from citynode.provision import NodeLink, ProvisionError, Request, bundle_hash, provision
 from click.testing import CliRunner
 from PIL import Image
 
 from fleet import vault
-from fleet.provision import NodeLink, ProvisionError, Request, bundle_hash, provision
 from fleet.registry import Registry
 from fleet.settings import load
 
@@ -455,7 +455,7 @@ def test_two_provisions_at_once_from_two_terminals(board):
 def test_failure_after_the_write_resumes_without_rewriting(board, monkeypatch):
     """The node got its whole new config but the registry could not record it: the re-run finds the same
     identity pending, sees the node's config hash already right, and records it."""
-    import fleet.provision as prov
+    import citynode.provision as prov
 
     b = board()
     orig = prov._record

@@ -16,10 +16,7 @@ leaves the previous slot active and complete; after it, the new one. Then a soft
 from __future__ import annotations
 
 import base64
-import json
-import re
 import shutil
-import struct
 import subprocess
 import sys
 import time
@@ -28,277 +25,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from citynode.build import Bundle
-from citynode.ports import PortError, explain, no_answer_message, open_serial
+from citynode.transport import BOOT_RE, HELPERS, PROBE, RawRepl, ReplError
 
 SLOTS = ("a", "b")
 CHUNK = 4096  # payload bytes per raw-paste script (decoded); keeps the board's heap use small
-BOOT_RE = re.compile(rb"citynode boot v=(\S+) board=(\S+) app=(\S+)")
 
 
 class DeployError(Exception):
     pass
-
-
-class RawRepl:
-    """A raw-REPL session on a serial port, with raw-paste and bulk reads (mpremote reads byte by byte)."""
-
-    def __init__(self, port: str, baudrate: int = 115200):
-        self.port = port
-        self.ser = open_serial(port, baudrate, timeout=0.05)
-        self._buf = b""
-        self.raw_paste = None  # unknown until tried
-        self.bytes_sent = 0
-        self._aborted = False
-
-    def close(self):
-        try:
-            self.ser.close()
-        except Exception:  # noqa: BLE001 - closing a port that went away
-            pass
-
-    def abort(self):
-        """From another thread: make the next read fail with TimeoutError (the port stays open)."""
-        self._aborted = True
-        try:
-            self.ser.cancel_read()
-        except Exception:  # noqa: BLE001 - a port that went away fails the reader by itself
-            pass
-
-    def _write(self, data: bytes):
-        if self._aborted:
-            raise TimeoutError("given up: no progress")
-        try:
-            self.ser.write(data)
-        except Exception as e:  # noqa: BLE001
-            raise explain(e, self.port) from None
-        self.bytes_sent += len(data)
-
-    def _fill(self) -> bool:
-        if self._aborted:
-            raise TimeoutError("given up: no progress")
-        try:
-            n = self.ser.in_waiting
-            chunk = self.ser.read(max(1, n))
-        except Exception as e:  # noqa: BLE001
-            raise explain(e, self.port) from None
-        if chunk:
-            self._buf += chunk
-            return True
-        return False
-
-    def read_until(self, ending: bytes, timeout: float) -> bytes:
-        deadline = time.monotonic() + timeout
-        while True:
-            i = self._buf.find(ending)
-            if i >= 0:
-                out, self._buf = self._buf[: i + len(ending)], self._buf[i + len(ending) :]
-                return out
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"timed out waiting for {ending!r}; got {self._buf[-200:]!r}")
-            self._fill()
-
-    def read_exact(self, n: int, timeout: float = 5) -> bytes:
-        deadline = time.monotonic() + timeout
-        while len(self._buf) < n:
-            if time.monotonic() > deadline:
-                raise TimeoutError("timed out")
-            self._fill()
-        out, self._buf = self._buf[:n], self._buf[n:]
-        return out
-
-    def drain(self, quiet_s: float = 0.05):
-        end = time.monotonic() + quiet_s
-        while time.monotonic() < end:
-            if self._fill():
-                end = time.monotonic() + quiet_s
-        self._buf = b""
-
-    def enter(self, timeout: float = 8.0):
-        """Interrupt whatever runs and enter the raw REPL (no soft reset: the board's state stays)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self._write(b"\r\x03\x03")
-            self.drain(0.01)  # what is already there; the banner is searched for, not expected first
-            self._write(b"\r\x01")
-            try:
-                self.read_until(
-                    b"raw REPL; CTRL-B to exit\r\n>", timeout=min(2.0, max(0.1, deadline - time.monotonic()))
-                )
-                return
-            except TimeoutError:
-                if time.monotonic() > deadline:
-                    raise PortError(no_answer_message(self.port)) from None
-
-    def exec(self, code: str | bytes, timeout: float = 30.0) -> bytes:
-        """Run code; return its stdout; raise DeployError with the board's traceback on an exception."""
-        if isinstance(code, str):
-            code = code.encode()
-        if self.raw_paste is not False:
-            self._write(b"\x05A\x01")
-            head = self._read_paste_answer()
-            if head == b"R\x01":
-                self.raw_paste = True
-                self._paste(code)
-            else:  # an old board: plain raw mode
-                self.raw_paste = False
-                self.read_until(b">", 2)
-                self._plain(code)
-        else:
-            self._plain(code)
-        out = self.read_until(b"\x04", timeout)[:-1]
-        err = self.read_until(b"\x04", timeout)[:-1]
-        self.read_until(b">", timeout)
-        if err:
-            raise DeployError(f"the board said: {err.decode(errors='replace').strip()}")
-        return out
-
-    def _read_paste_answer(self) -> bytes:
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            for ans in (b"R\x01", b"R\x00"):
-                i = self._buf.find(ans)
-                if i >= 0:
-                    self._buf = self._buf[i + 2 :]
-                    return ans
-            self._fill()
-        raise TimeoutError("no answer to the raw-paste request")
-
-    def _plain(self, code: bytes):
-        for i in range(0, len(code), 256):
-            self._write(code[i : i + 256])
-            time.sleep(0.01)
-        self._write(b"\x04")
-        self.read_until(b"OK", 5)
-
-    def _paste(self, code: bytes):
-        # Flow control: the board grants `window` bytes up front and one more window per \x01 it sends.
-        window = struct.unpack("<H", self.read_exact(2))[0]
-        remain = window
-        i = 0
-        while i < len(code):
-            if self.ser.in_waiting:
-                self._fill()
-            while remain == 0 or self._buf:
-                if not self._buf:
-                    self._fill()
-                    continue
-                b, self._buf = self._buf[:1], self._buf[1:]
-                if b == b"\x01":
-                    remain += window
-                elif b == b"\x04":  # the board ended the paste early (a compile error follows)
-                    self._write(b"\x04")
-                    return
-                else:
-                    raise DeployError(f"unexpected {b!r} from the board during raw-paste")
-            n = min(remain, len(code) - i)
-            self._write(code[i : i + n])
-            remain -= n
-            i += n
-        self._write(b"\x04")
-        self.read_until(b"\x04", 10)
-
-    def eval_json(self, code: str, timeout: float = 30.0):
-        out = self.exec(code, timeout).decode(errors="replace").strip().splitlines()
-        return json.loads(out[-1]) if out else None
-
-    def soft_reset_and_run(self):
-        """Leave the raw REPL and soft-reset from the friendly one, so boot.py and main.py run."""
-        self._buf = b""
-        self._write(b"\x02")
-        try:
-            self.read_until(b">>> ", 2)
-        except TimeoutError:
-            pass
-        self._buf = b""
-        self._write(b"\x04")
-
-
-# Device-side: every hash the deploy needs, in one round trip.
-_PROBE = r"""
-import os, sys, json, hashlib, binascii
-def _h(p):
-    h = hashlib.sha256()
-    b = bytearray(1024)
-    try:
-        with open(p, 'rb') as f:
-            while True:
-                n = f.readinto(b)
-                if not n:
-                    break
-                h.update(b if n == 1024 else b[:n])
-    except OSError:
-        return None
-    return binascii.hexlify(h.digest()).decode()
-def _walk(d, out):
-    try:
-        items = os.ilistdir(d)
-    except OSError:
-        return
-    for it in items:
-        p = d + '/' + it[0]
-        if it[1] & 0x4000:
-            _walk(p, out)
-        else:
-            out[p] = _h(p)
-def _r(p):
-    try:
-        with open(p) as f:
-            return f.read().strip()
-    except OSError:
-        return None
-def _bid():
-    try:
-        with open('board.json') as f:
-            return json.load(f).get('id')
-    except (OSError, ValueError, AttributeError):
-        return None
-_o = {}
-for _s in _D:
-    _walk(_s, _o)
-for _p in ('main.py', 'board.json', 'main.py.new', 'board.json.new'):
-    _o[_p] = _h(_p)
-_lib = {}
-_walk('lib', _lib)
-try:
-    os.stat('/.hil')
-    _emu = True
-except OSError:
-    _emu = False
-print(json.dumps({'files': _o, 'active': _r('fw/active'), 'active_new': _r('fw/active.new'), 'lib': sorted(_lib),
-  'mpy': getattr(sys.implementation, '_mpy', 0), 'version': sys.version, 'platform': sys.platform, 'emulated': _emu,
-  'board': _bid()}))
-del _h, _walk, _r, _o, _lib, _emu, _bid, _D
-"""
-
-_HELPERS = r"""
-import os
-from binascii import a2b_base64 as _d
-def _mk(p):
-    q = ''
-    for part in p.split('/')[:-1]:
-        q = q + part if not q else q + '/' + part
-        try:
-            os.mkdir(q)
-        except OSError:
-            pass
-def _w(p, m, s):
-    with open(p, m) as f:
-        f.write(_d(s))
-def _cp(a, b):
-    _mk(b)
-    buf = bytearray(1024)
-    with open(a, 'rb') as fa, open(b, 'wb') as fb:
-        while True:
-            n = fa.readinto(buf)
-            if not n:
-                break
-            fb.write(buf if n == 1024 else buf[:n])
-def _rm(p):
-    try:
-        os.remove(p)
-    except OSError:
-        pass
-"""
 
 
 @dataclass
@@ -384,7 +118,7 @@ def deploy(
     repl = RawRepl(port)
     try:
         repl.enter(connect_timeout)
-        info = repl.eval_json("_D = ('fw/a', 'fw/b')\n" + _PROBE)
+        info = repl.eval_json("_D = ('fw/a', 'fw/b')\n" + PROBE)
         _check_compat(manifest, info)
         if info.get("board") and info["board"] != manifest["board"] and not force:
             raise DeployError(
@@ -422,7 +156,7 @@ def deploy(
             total = sum((bundle.out / p).stat().st_size for p in send + root_send) or 1
             done = 0
             prog(0, total, "writing")
-            repl.exec(_HELPERS)
+            repl.exec(HELPERS)
             script = []
             for rel in extra:
                 script.append(f"_rm({f'fw/{target}/{rel}'!r})")
@@ -460,7 +194,7 @@ def deploy(
             flush()
             # Read back and check before anything points at the new files.
             prog(total, total, "verifying")
-            after = repl.eval_json(f"_D = ('fw/{target}',)\n" + _PROBE)["files"]
+            after = repl.eval_json(f"_D = ('fw/{target}',)\n" + PROBE)["files"]
             bad = [rel for rel, h in want_slot.items() if after.get(f"fw/{target}/{rel}") != h]
             bad += [k for k in root_send if after.get(k + ".new") != want_root[k]]
             bad += [
@@ -495,10 +229,12 @@ def deploy(
         repl.soft_reset_and_run()
         line = _wait_boot(repl, wait_boot_s)
         res.boot_line = line
-        m = BOOT_RE.search(line.encode())
-        if m is None or m.group(1).decode() != manifest["version"]:
-            got = m.group(1).decode() if m else "?"
+        m = BOOT_RE.search(line)
+        if m is None or m.group(1) != manifest["version"]:
+            got = m.group(1) if m else "?"
             raise DeployError(f"the board booted version {got}, expected {manifest['version']}")
+    except ReplError as e:
+        raise DeployError(str(e)) from None
     except TimeoutError as e:
         raise DeployError(f"{port}: the board stopped answering ({e})") from None
     finally:
@@ -508,15 +244,9 @@ def deploy(
 
 
 def _wait_boot(repl: RawRepl, timeout: float) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        m = BOOT_RE.search(repl._buf)
-        if m:
-            end = repl._buf.find(b"\n", m.start())
-            if end >= 0:
-                return repl._buf[m.start() : end].decode(errors="replace").strip()
-        repl._fill()
-    tail = repl._buf[-300:].decode(errors="replace").strip()
-    raise DeployError(
-        f"no boot line within {timeout:.0f} s after the reset; the board printed: {tail or '(nothing)'}"
-    )
+    line = repl.wait_line(BOOT_RE, timeout)
+    if line is None:
+        raise DeployError(
+            f"no boot line within {timeout:.0f} s after the reset; the board printed: {repl.tail() or '(nothing)'}"
+        )
+    return line

@@ -25,8 +25,9 @@ STATUS_CHOICE = click.Choice(["stock", "provisioned", "installed", "faulty", "re
 def user_errors(fn):
     """Turn every fleet error into one line on stderr and exit status 2 (keys scrubbed from the text).
 
-    The fleet's errors (RegistryError, VaultError, SettingsError, LabelError, ExportError, PushError,
-    ProvisionError) all live in `fleet.*` modules; matching on that keeps this wrapper from importing them all.
+    The fleet's errors (RegistryError, VaultError, SettingsError, LabelError, ExportError, PushError) all live
+    in `fleet.*` modules, and ProvisionError in `citynode.provision`; matching on those keeps this wrapper from
+    importing them all.
     """
 
     @functools.wraps(fn)
@@ -36,7 +37,8 @@ def user_errors(fn):
         except click.ClickException:
             raise
         except Exception as e:
-            if type(e).__module__.startswith("fleet.") or type(e) is ValueError:
+            module = type(e).__module__
+            if module.startswith("fleet.") or module == "citynode.provision" or type(e) is ValueError:
                 raise UserError(str(e)) from None
             raise
 

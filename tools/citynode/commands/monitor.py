@@ -20,6 +20,7 @@ from citynode.cli import UserError
 def cli(port, baud, duration, pattern):
     """Print the node's serial log; when the port goes away (reset, re-enumeration, unplug), wait for it."""
     from citynode import ports
+    from citynode.transport import LineReader
 
     try:
         # Resolve once so id:/auto find the board; later reconnects re-resolve the same spec (names may change).
@@ -27,7 +28,7 @@ def cli(port, baud, duration, pattern):
     except ports.PortError as e:
         raise UserError(str(e)) from None
     deadline = time.monotonic() + duration if duration else None
-    line = b""
+    lines = LineReader()
     ser = None
     told = False
     while deadline is None or time.monotonic() < deadline:
@@ -56,10 +57,7 @@ def cli(port, baud, duration, pattern):
             continue
         if not chunk:
             continue
-        line += chunk
-        while b"\n" in line:
-            one, line = line.split(b"\n", 1)
-            text = one.rstrip(b"\r").decode(errors="replace")
+        for text in lines.feed(chunk):
             click.echo(text)
             sys.stdout.flush()
             if pattern and pattern in text:

@@ -86,7 +86,7 @@ def cli(
     node on the network server with `citynode fleet push` or `citynode fleet export`.
     """
     from citynode.ports import PortError, resolve_port
-    from fleet.provision import ProvisionError, Request, check_fit, provision
+    from citynode.provision import ProvisionError, Request, check_fit, provision
 
     req = Request(
         port=port,

@@ -4,8 +4,8 @@ the registry, a label, and (optionally) proof that it joined.
 Order of operations, chosen so that a failure at any point leaves nothing half-done:
 1. Check the input (role, site, location, coordinates, DevEUI of a node to replace) and open the registry with
    the master key: a wrong key or a damaged registry stops here, before the board is touched.
-2. Over the raw REPL (`citynode.deploy.RawRepl`, as deploy uses it): read ``machine.unique_id()``, the board id from board.json,
-   the firmware version, and what the current config.json holds (without its key) and its SHA-256.
+2. Over the raw REPL (`citynode.transport`, the session deploy uses): read ``machine.unique_id()``, the board id
+   from board.json, the firmware version, and what the current config.json holds (without its key) and its SHA-256.
 3. Find the board's identity: the device the registry already has for this board, else an identity already
    handed to it by an unfinished run (table ``pending``), else a new one: DevEUI from the unique id (MAC-48 ->
    EUI-64) or the configured block, a fresh AppKey. A new identity goes to ``pending`` first, so a re-run after
@@ -28,8 +28,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from citynode.base import roles
-
+from citynode import fits
+from citynode.base import boards, roles
+from citynode.ports import PortError, open_serial
+from citynode.transport import (
+    BOOT_RE,
+    IDENTIFY,
+    LineReader,
+    RawRepl,
+    ReplError,
+    rename_checked,
+    write_checked,
+)
 from fleet import role_settings
 from fleet import vault as vault_mod
 from fleet.registry import Registry, RegistryError
@@ -43,99 +53,6 @@ RESERVED = set(IDENTITY_FIELDS) | {"app", "site", "location", "unprovisioned"}
 
 class ProvisionError(Exception):
     """One line for the installer: what went wrong and what state the node and the registry are in."""
-
-
-# What the node runs to describe itself. Prints one JSON line; the AppKey never leaves the node here.
-# The firmware runs from the slot that fw/active names (`citynode deploy`), or from /lib on boards set up by hand.
-_IDENTIFY = r"""
-import machine, json, binascii, sys
-def _h(p):
-    import hashlib
-    h = hashlib.sha256()
-    b = bytearray(512)
-    try:
-        with open(p, 'rb') as f:
-            while True:
-                n = f.readinto(b)
-                if not n:
-                    break
-                h.update(b if n == 512 else b[:n])
-    except OSError:
-        return None
-    return binascii.hexlify(h.digest()).decode()
-def _rd(p):
-    try:
-        with open(p, 'rb') as f:
-            return f.read()
-    except OSError:
-        return None
-def _walk(d, pre, out):
-    import os
-    for it in os.ilistdir(d):
-        if it[1] & 0x4000:
-            _walk(d + '/' + it[0], pre + it[0] + '/', out)
-        else:
-            out.append(pre + it[0] + ' ' + _h(d + '/' + it[0]) + '\n')
-_o = {'uid': binascii.hexlify(machine.unique_id()).decode(), 'cfg_sha': _h('config.json'), 'cfg': None,
-      'board': None, 'version': None, 'bundle': None}
-_c = _rd('config.json')
-if _c is not None:
-    try:
-        _d = json.loads(_c)
-        if isinstance(_d, dict):
-            _o['cfg'] = {k: v for k, v in _d.items() if k != 'app_key'}
-    except ValueError:
-        pass
-    del _c
-try:
-    _o['board'] = json.loads(_rd('board.json')).get('id')
-except Exception:
-    pass
-_s = _rd('fw/active')
-_p = None
-if _s:
-    _p = 'fw/' + _s.decode().strip()
-    _l = []
-    try:
-        _walk(_p, '', _l)
-        _l.sort()
-        import hashlib
-        _o['bundle'] = binascii.hexlify(hashlib.sha256(''.join(_l).encode()).digest()).decode()
-    except OSError:
-        _p = None
-    del _l
-if _p:
-    sys.path.insert(0, _p)
-try:
-    sys.modules.pop('node.version', None)
-    from node.version import VERSION
-    _o['version'] = VERSION
-except Exception:
-    pass
-if _p:
-    sys.path.remove(_p)
-import os
-for _a in ((_p + '/apps') if _p else None, 'lib/apps'):
-    try:
-        _o['apps'] = sorted(set(n.split('.')[0] for n in os.listdir(_a) if not n.startswith('_')))
-        break
-    except (OSError, TypeError):
-        pass
-print(json.dumps(_o))
-"""
-
-_HASH = """
-import hashlib, binascii
-def _sha(p):
-    h = hashlib.sha256()
-    with open(p, 'rb') as f:
-        while True:
-            b = f.read(256)
-            if not b:
-                break
-            h.update(b)
-    return binascii.hexlify(h.digest()).decode()
-"""
 
 
 def bundle_hash(manifest: dict) -> str:
@@ -157,7 +74,7 @@ class NodeIdentity:
 
 
 class NodeLink:
-    """A raw-REPL session with one board (deploy's RawRepl: bounded waits, raw-paste). Errors: ProvisionError."""
+    """A raw-REPL session with one board (`citynode.transport.RawRepl`). Errors: ProvisionError."""
 
     def __init__(self, port: str, *, secrets: list[bytes] | None = None, timeout: float = 10.0):
         self.port = port
@@ -180,9 +97,6 @@ class NodeLink:
         return ProvisionError(f"{self.port}: {doing} failed: {why}" + (f"; {state}" if state else ""))
 
     def open(self):
-        from citynode.deploy import RawRepl
-        from citynode.ports import PortError
-
         deadline = time.monotonic() + 2.0
         while True:
             try:
@@ -204,37 +118,17 @@ class NodeLink:
         return self
 
     def _exec(self, code: str, doing: str, state: str = "", timeout: float | None = None) -> str:
-        import threading
-
-        from citynode.deploy import DeployError
-
-        # A last resort against a board that stalls mid-transfer (a raw-paste window that never opens): the
-        # reader is told to give up. The port is not closed from this thread: two threads closing one pyserial
-        # port can close its file descriptor twice, and the second close hits whatever reused the number.
+        # A last resort against a board that stalls mid-transfer: the whole step is bounded too.
         timeout = timeout or self.timeout
-        limit = timeout * 1.5 + 1.0
-        repl = self.repl
-        stalled = threading.Event()
-
-        def stall():
-            stalled.set()
-            repl.abort()
-
-        watchdog = threading.Timer(limit, stall)
-        watchdog.daemon = True
-        watchdog.start()
         try:
-            return self.repl.exec(code, timeout).decode(errors="replace")
-        except DeployError as e:
+            return self.repl.exec(code, timeout, limit=timeout * 1.5 + 1.0).decode(errors="replace")
+        except ReplError as e:
             raise self._fail(doing, Exception(str(e).replace("the board said: ", "")), state) from None
         except Exception as e:  # noqa: BLE001 - port gone, timeout, short read: one clear line
-            err = TimeoutError(f"no progress in {limit:g} s") if stalled.is_set() else e
-            raise self._fail(doing, err, state) from None
-        finally:
-            watchdog.cancel()
+            raise self._fail(doing, e, state) from None
 
     def identify(self) -> NodeIdentity:
-        out = self._exec(_IDENTIFY, "reading the board's identity")
+        out = self._exec(IDENTIFY, "reading the board's identity")
         try:
             d = json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -254,12 +148,9 @@ class NodeLink:
     def write_config(self, data: bytes, on_step: Callable[[str], None] | None = None) -> None:
         """config.json.tmp, hash checked, renamed over config.json, hash checked again."""
         want = hashlib.sha256(data).hexdigest()
-        code = (
-            f"f = open({CONFIG_TMP!r}, 'wb')\nf.write({data!r})\nf.close()\n"
-            + _HASH
-            + f"print(_sha({CONFIG_TMP!r}))"
-        )
-        got = self._exec(code, "writing config.json.tmp", "the node keeps its previous config").strip()
+        got = self._exec(
+            write_checked(CONFIG_TMP, data), "writing config.json.tmp", "the node keeps its previous config"
+        ).strip()
         if got.splitlines()[-1:] != [want]:
             raise ProvisionError(
                 f"{self.port}: config.json.tmp read back with another hash: the node keeps its "
@@ -267,9 +158,8 @@ class NodeLink:
             )
         if on_step:
             on_step("written")
-        code = f"import os\nos.rename({CONFIG_TMP!r}, {CONFIG!r})\n" + _HASH + f"print(_sha({CONFIG!r}))"
         got = self._exec(
-            code,
+            rename_checked(CONFIG_TMP, CONFIG),
             "switching to the new config.json",
             "the node has its previous config or the whole new one: run the same command again",
         ).strip()
@@ -376,9 +266,6 @@ def check_fit(board_id: str | None, req: Request) -> None:
     (citynode.fits); a board this desktop has no file for, or a role not known yet, cannot be judged and passes."""
     if not board_id or not req.app or req.ignore_heap:
         return
-    from citynode import fits
-    from citynode.base import boards
-
     try:
         spec = boards.load(board_id)
     except boards.BoardError:
@@ -598,7 +485,6 @@ def _record(
 # ------------------------------------------------------------------------------------------------ wait for the join
 
 _JOINED = re.compile(r"lorawan: joined devaddr=([0-9a-fA-F]{8})")
-_BOOT = re.compile(r"citynode boot v=(\S+) board=(\S+) app=(\S+)")
 
 
 @dataclass
@@ -642,15 +528,13 @@ def wait_join(
     ser=None,
 ) -> JoinReport:
     """Follow the node's serial log until it logs its join (and `check_network()` agrees), or `timeout`."""
-    from citynode.ports import open_serial
-
     own = ser is None
     if own:
         ser = open_serial(port, timeout=0.2)
     ser.timeout = 0.2
     rep = JoinReport(False)
     t0 = time.monotonic()
-    buf = b""
+    lines = LineReader()
     try:
         while time.monotonic() - t0 < timeout:
             try:
@@ -660,16 +544,14 @@ def wait_join(
                 break
             if not chunk:
                 continue
-            buf += chunk
-            while b"\n" in buf:
-                raw, buf = buf.split(b"\n", 1)
-                line = raw.decode(errors="replace").strip()
+            for line in lines.feed(chunk):
+                line = line.strip()
                 if not line:
                     continue
                 rep.lines.append(line)
                 if on_line:
                     on_line(line)
-                if _BOOT.search(line):
+                if BOOT_RE.search(line):
                     rep.boots += 1
                 m = _JOINED.search(line)
                 if m:
