@@ -740,13 +740,3 @@ class SerialBridge:
             else:
                 self._state = "wait_prompt"
                 self._hold_deadline = time.monotonic() + 3
-
-
-def main(argv=None):  # pragma: no cover - `citynode emulator serve` is the entry point
-    from citynode.commands._emulator_serve import cli
-
-    cli.main(argv, standalone_mode=True)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main(sys.argv[1:])
