@@ -109,7 +109,8 @@ def deploy(
     connect_timeout: float = 8.0,
     force: bool = False,
 ) -> DeployResult:
-    """Deploy `bundle` to the board on `port` (a resolved device path or URL)."""
+    """Deploy `bundle` to the board on `port` (a resolved device path or URL): probe, diff, transfer, verify,
+    switch, packages (mip), boot check."""
     t0 = time.perf_counter()
     manifest = bundle.manifest
     res = DeployResult(port, manifest["version"])
@@ -118,121 +119,17 @@ def deploy(
     repl = RawRepl(port)
     try:
         repl.enter(connect_timeout)
-        info = repl.eval_json("_D = ('fw/a', 'fw/b')\n" + PROBE)
-        _check_compat(manifest, info)
-        if info.get("board") and info["board"] != manifest["board"] and not force:
-            raise DeployError(
-                f"the board on {port} is a {info['board']} (its board.json), not a {manifest['board']}: firmware "
-                "for another board drives the wrong pins; use --force to replace it anyway"
-            )
-        files = info["files"]
-        want_slot = _slot_files(manifest)
-        want_root = _root_files(manifest)
-        # The slot that boots now (the loader falls back to fw/active.new if a switch on FAT was cut short).
-        active = next((x for x in (info["active"], info["active_new"]) if x in SLOTS), None)
-
-        def slot_state(s):
-            return {k[len(f"fw/{s}/") :]: v for k, v in files.items() if k.startswith(f"fw/{s}/")}
-
-        roots_ok = all(files.get(k) == v for k, v in want_root.items())
-        if active and slot_state(active) == want_slot and roots_ok and info["active"] == active:
-            res.unchanged = True
-            res.slot = active
-        else:
-            target = "b" if active == "a" else "a"
-            res.slot = target
-            have_t = slot_state(target)
-            have_a = slot_state(active) if active else {}
-            send, copy = [], []
-            for rel, h in sorted(want_slot.items()):
-                if have_t.get(rel) == h:
-                    continue
-                if have_a.get(rel) == h:
-                    copy.append(rel)
-                else:
-                    send.append(f"fw/{rel}")
-            extra = [rel for rel in have_t if rel not in want_slot]
-            root_send = [k for k, v in want_root.items() if files.get(k) != v]
-            total = sum((bundle.out / p).stat().st_size for p in send + root_send) or 1
-            done = 0
-            prog(0, total, "writing")
-            repl.exec(HELPERS)
-            script = []
-            for rel in extra:
-                script.append(f"_rm({f'fw/{target}/{rel}'!r})")
-            for rel in copy:
-                script.append(f"_cp({f'fw/{active}/{rel}'!r},{f'fw/{target}/{rel}'!r})")
-            if script:
-                repl.exec("\n".join(script))
-            res.copied_on_board, res.removed = len(copy), len(extra)
-            pending: list[str] = []
-            pending_size = 0
-
-            def flush():
-                nonlocal pending, pending_size, done
-                if pending:
-                    repl.exec("\n".join(pending))
-                    done += pending_size
-                    prog(done, total, "writing")
-                pending, pending_size = [], 0
-
-            for path in send + root_send:
-                data = (bundle.out / path).read_bytes()
-                dest = f"fw/{target}/{path[3:]}" if path.startswith("fw/") else path + ".new"
-                pending.append(f"_mk({dest!r})")
-                first = True
-                for i in range(0, max(1, len(data)), CHUNK):
-                    part = data[i : i + CHUNK]
-                    if pending_size + len(part) > CHUNK:
-                        flush()
-                    b64 = base64.b64encode(part).decode()
-                    pending.append(f"_w({dest!r},{'wb' if first else 'ab'!r},{b64!r})")
-                    pending_size += len(part)
-                    first = False
-                res.sent_files += 1
-                res.sent_bytes += len(data)
-            flush()
-            # Read back and check before anything points at the new files.
-            prog(total, total, "verifying")
-            after = repl.eval_json(f"_D = ('fw/{target}',)\n" + PROBE)["files"]
-            bad = [rel for rel, h in want_slot.items() if after.get(f"fw/{target}/{rel}") != h]
-            bad += [k for k in root_send if after.get(k + ".new") != want_root[k]]
-            bad += [
-                k[len(f"fw/{target}/") :]
-                for k in after
-                if k.startswith(f"fw/{target}/") and k[len(f"fw/{target}/") :] not in want_slot
-            ]
-            if bad:
-                raise DeployError(
-                    f"read-back hashes differ from the manifest for {', '.join(sorted(bad)[:5])}"
-                )
-            # The switch: root files by rename, then the slot pointer by rename (the commit point).
-            switch = [f"os.rename({(k + '.new')!r},{k!r})" for k in root_send]
-            switch += [
-                f"_w('fw/active.new','wb',{base64.b64encode(target.encode()).decode()!r})",
-                "try:\n    os.rename('fw/active.new','fw/active')\nexcept OSError:\n"
-                "    _rm('fw/active')\n    os.rename('fw/active.new','fw/active')",
-            ]
-            repl.exec("\n".join(switch))
+        info = _probe(repl, manifest, port, force)
+        plan = _diff(info, manifest, bundle.out)
+        res.slot, res.unchanged = plan.target, plan.unchanged
+        if not plan.unchanged:
+            _transfer(repl, bundle.out, plan, res, prog)
+            _verify(repl, plan, prog)
+            _switch(repl, plan)
         if manifest.get("packages") and install_packages:
-            if info.get("emulated"):
-                res.notes.append(
-                    f"emulated board: {', '.join(manifest['packages'])} not installed (no internet; the emulator "
-                    "provides the lora modem)"
-                )
-            else:
-                repl.close()
-                _install_packages(port, manifest["packages"], info.get("lib", []), res.notes.append)
-                repl = RawRepl(port)
-                repl.enter()
+            repl = _packages(repl, port, manifest, info, res.notes)
         prog(1, 1, "rebooting")
-        repl.soft_reset_and_run()
-        line = _wait_boot(repl, wait_boot_s)
-        res.boot_line = line
-        m = BOOT_RE.search(line)
-        if m is None or m.group(1) != manifest["version"]:
-            got = m.group(1) if m else "?"
-            raise DeployError(f"the board booted version {got}, expected {manifest['version']}")
+        res.boot_line = _boot_check(repl, manifest["version"], wait_boot_s)
     except ReplError as e:
         raise DeployError(str(e)) from None
     except TimeoutError as e:
@@ -241,6 +138,155 @@ def deploy(
         repl.close()
     res.seconds = time.perf_counter() - t0
     return res
+
+
+def _probe(repl: RawRepl, manifest: dict, port: str, force: bool) -> dict:
+    """Every hash on the board in one round trip; refuses a board the bundle cannot run on."""
+    info = repl.eval_json("_D = ('fw/a', 'fw/b')\n" + PROBE)
+    _check_compat(manifest, info)
+    if info.get("board") and info["board"] != manifest["board"] and not force:
+        raise DeployError(
+            f"the board on {port} is a {info['board']} (its board.json), not a {manifest['board']}: firmware "
+            "for another board drives the wrong pins; use --force to replace it anyway"
+        )
+    return info
+
+
+@dataclass
+class _Plan:
+    """What the deploy does to the board, from its probe and the manifest."""
+
+    target: str  # the slot that will boot: the active one if unchanged, else the other
+    unchanged: bool = False
+    active: str | None = None
+    want_slot: dict[str, str] = field(default_factory=dict)  # path in the slot -> sha256
+    want_root: dict[str, str] = field(default_factory=dict)  # main.py, board.json -> sha256
+    send: list[str] = field(
+        default_factory=list
+    )  # bundle paths that cross the cable (slot files, then roots)
+    root_send: list[str] = field(default_factory=list)
+    copy: list[str] = field(default_factory=list)  # slot paths copied from the active slot on the board
+    extra: list[str] = field(default_factory=list)  # slot paths on the target the bundle does not have
+    total: int = 1  # bytes to send (at least 1, for progress bars)
+
+    def slot_path(self, rel: str) -> str:
+        return f"fw/{self.target}/{rel}"
+
+
+def _slot_state(files: dict[str, str], slot: str) -> dict[str, str]:
+    return {k[len(f"fw/{slot}/") :]: v for k, v in files.items() if k.startswith(f"fw/{slot}/")}
+
+
+def _diff(info: dict, manifest: dict, out: Path) -> _Plan:
+    """The inactive slot made equal to the bundle: files already there are kept, files equal in the active slot
+    are copied on the board, only the others are sent."""
+    files = info["files"]
+    want_slot, want_root = _slot_files(manifest), _root_files(manifest)
+    # The slot that boots now (the loader falls back to fw/active.new if a switch on FAT was cut short).
+    active = next((x for x in (info["active"], info["active_new"]) if x in SLOTS), None)
+    roots_ok = all(files.get(k) == v for k, v in want_root.items())
+    if active and _slot_state(files, active) == want_slot and roots_ok and info["active"] == active:
+        return _Plan(active, unchanged=True, active=active)
+    plan = _Plan("b" if active == "a" else "a", active=active, want_slot=want_slot, want_root=want_root)
+    have_t = _slot_state(files, plan.target)
+    have_a = _slot_state(files, active) if active else {}
+    for rel, h in sorted(want_slot.items()):
+        if have_t.get(rel) == h:
+            continue
+        if have_a.get(rel) == h:
+            plan.copy.append(rel)
+        else:
+            plan.send.append(f"fw/{rel}")
+    plan.extra = [rel for rel in have_t if rel not in want_slot]
+    plan.root_send = [k for k, v in want_root.items() if files.get(k) != v]
+    plan.send += plan.root_send
+    plan.total = sum((out / p).stat().st_size for p in plan.send) or 1
+    return plan
+
+
+def _transfer(repl: RawRepl, out: Path, plan: _Plan, res: DeployResult, prog) -> None:
+    """Removes and on-board copies in one script, then the files to send, base64 in scripts of about CHUNK bytes.
+    Root files go next to theirs as `<name>.new` until the switch."""
+    prog(0, plan.total, "writing")
+    repl.exec(HELPERS)
+    script = [f"_rm({plan.slot_path(rel)!r})" for rel in plan.extra]
+    script += [f"_cp({f'fw/{plan.active}/{rel}'!r},{plan.slot_path(rel)!r})" for rel in plan.copy]
+    if script:
+        repl.exec("\n".join(script))
+    res.copied_on_board, res.removed = len(plan.copy), len(plan.extra)
+    pending: list[str] = []
+    pending_size = done = 0
+
+    def flush():
+        nonlocal pending, pending_size, done
+        if pending:
+            repl.exec("\n".join(pending))
+            done += pending_size
+            prog(done, plan.total, "writing")
+        pending, pending_size = [], 0
+
+    for path in plan.send:
+        data = (out / path).read_bytes()
+        dest = plan.slot_path(path[3:]) if path.startswith("fw/") else path + ".new"
+        pending.append(f"_mk({dest!r})")
+        for i in range(0, max(1, len(data)), CHUNK):
+            part = data[i : i + CHUNK]
+            if pending_size + len(part) > CHUNK:
+                flush()
+            pending.append(f"_w({dest!r},{'ab' if i else 'wb'!r},{base64.b64encode(part).decode()!r})")
+            pending_size += len(part)
+        res.sent_files += 1
+        res.sent_bytes += len(data)
+    flush()
+
+
+def _verify(repl: RawRepl, plan: _Plan, prog) -> None:
+    """The target slot and the new root files read back and checked before anything points at them."""
+    prog(plan.total, plan.total, "verifying")
+    after = repl.eval_json(f"_D = ('fw/{plan.target}',)\n" + PROBE)["files"]
+    got = _slot_state(after, plan.target)
+    bad = [rel for rel, h in plan.want_slot.items() if got.get(rel) != h]
+    bad += [k for k in plan.root_send if after.get(k + ".new") != plan.want_root[k]]
+    bad += [rel for rel in got if rel not in plan.want_slot]
+    if bad:
+        raise DeployError(f"read-back hashes differ from the manifest for {', '.join(sorted(bad)[:5])}")
+
+
+def _switch(repl: RawRepl, plan: _Plan) -> None:
+    """Root files by rename, then the slot pointer by rename: the commit point."""
+    switch = [f"os.rename({(k + '.new')!r},{k!r})" for k in plan.root_send]
+    switch += [
+        f"_w('fw/active.new','wb',{base64.b64encode(plan.target.encode()).decode()!r})",
+        "try:\n    os.rename('fw/active.new','fw/active')\nexcept OSError:\n"
+        "    _rm('fw/active')\n    os.rename('fw/active.new','fw/active')",
+    ]
+    repl.exec("\n".join(switch))
+
+
+def _packages(repl: RawRepl, port: str, manifest: dict, info: dict, notes: list[str]) -> RawRepl:
+    """The micropython-lib packages the bundle needs, with mip (the port is handed to mpremote meanwhile);
+    returns the session to go on with."""
+    if info.get("emulated"):
+        notes.append(
+            f"emulated board: {', '.join(manifest['packages'])} not installed (no internet; the emulator "
+            "provides the lora modem)"
+        )
+        return repl
+    repl.close()
+    _install_packages(port, manifest["packages"], info.get("lib", []), notes.append)
+    repl = RawRepl(port)
+    repl.enter()
+    return repl
+
+
+def _boot_check(repl: RawRepl, version: str, timeout: float) -> str:
+    """Soft reset; the node's boot line, which must name `version`."""
+    repl.soft_reset_and_run()
+    line = _wait_boot(repl, timeout)
+    m = BOOT_RE.search(line)
+    if m is None or m.group(1) != version:
+        raise DeployError(f"the board booted version {m.group(1) if m else '?'}, expected {version}")
+    return line
 
 
 def _wait_boot(repl: RawRepl, timeout: float) -> str:
