@@ -360,17 +360,7 @@ def provision(
     link.open()
     try:
         ident = link.identify()
-        if req.board and ident.board and ident.board != req.board:
-            raise ProvisionError(f"the board on {req.port} is a {ident.board}, not a {req.board}")
-        if not req.board:
-            check_fit(ident.board, req)  # the board says what it is (board.json): before anything is written
-        if ident.apps is not None and req.app not in ident.apps:
-            raise ProvisionError(
-                f"the firmware on {req.port} has no {req.app} app (it has: "
-                f"{', '.join(ident.apps) or 'none'}): `citynode deploy --app {req.app}` first"
-            )
-        if old is not None and old.get("board_uid") == ident.uid:
-            raise ProvisionError(f"--replace {old['dev_eui']}: that is this very board; plug in the new one")
+        _check_board(req, ident, old)
         dev_eui, app_key, existing, resumed = _identity_for(reg, s, ident.uid)
         secrets.append(app_key)
         join_eui = (existing or {}).get("join_eui") or reg.join_eui(s.join_eui)
@@ -417,6 +407,21 @@ def provision(
     finally:
         link.close()
     return result
+
+
+def _check_board(req: Request, ident: NodeIdentity, old: dict | None) -> None:
+    """What the board says it is and runs, against the request: before anything is written."""
+    if req.board and ident.board and ident.board != req.board:
+        raise ProvisionError(f"the board on {req.port} is a {ident.board}, not a {req.board}")
+    if not req.board:
+        check_fit(ident.board, req)  # the board says what it is (board.json)
+    if ident.apps is not None and req.app not in ident.apps:
+        raise ProvisionError(
+            f"the firmware on {req.port} has no {req.app} app (it has: "
+            f"{', '.join(ident.apps) or 'none'}): `citynode deploy --app {req.app}` first"
+        )
+    if old is not None and old.get("board_uid") == ident.uid:
+        raise ProvisionError(f"--replace {old['dev_eui']}: that is this very board; plug in the new one")
 
 
 def _record(
