@@ -5,9 +5,9 @@
 #                                                 "led": "green", "flags": 0})
 #   node.link.send(fport("classair", "periodic"), data)
 #
-# The schema is tools/citynode/base/payload_schema.py; `payload_<role>.py` is generated from it (only the node's own role is
-# ever imported). docs/payloads.md lists every message. Wire format: uplinks are CBOR sequences of scaled
-# integers, downlinks one CBOR map with small integer keys.
+# The schema is tools/citynode/base/payload_schema.py; `payload_<role>.py` is generated from it (only the
+# node's own role is ever imported). docs/payloads.md lists every message. Wire format: uplinks are CBOR
+# sequences of scaled integers, downlinks one CBOR map with small integer keys.
 from micropython import const
 import cbor
 

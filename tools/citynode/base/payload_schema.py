@@ -196,7 +196,7 @@ def state(extra_flags=(), parts_before=(), sign=None):
 LED = ["off", "green", "orange", "red"]
 
 # THE list of node roles. Each role's "built" says whether its firmware exists (the package firmware/apps/<role>/):
-# a role not built yet has its messages designed here, but no command offers it (fleet/roles.py).
+# a role not built yet has its messages designed here, but no command offers it (citynode/base/roles.py).
 ROLES = {
     "classair": {
         "doc": "classroom CO2 indicator: SCD4x CO2/T/RH, a traffic-light LED",
