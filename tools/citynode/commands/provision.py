@@ -112,20 +112,8 @@ def cli(
             raise UserError(str(e)) from None
 
         def recorded(r):
-            if as_json:
-                return
-            d = r.device
-            click.echo(
-                f"{'re-provisioned' if r.resumed else 'provisioned'} {d['dev_eui']} ({d['role']}) at "
-                f"{d['site']} / {d['location']}" + (f", replacing {r.replaced}" if r.replaced else "")
-            )
-            click.echo(f"  TR005  {r.code}")
-            if r.label:
-                click.echo(f"  label  {r.label}")
-            if not r.wrote_config:
-                click.echo("  (the node already had this config)")
-            if wait_join:
-                click.echo(f"  waiting up to {join_timeout:g} s for the join ...", err=True)
+            if not as_json:
+                _print_recorded(r, join_timeout if wait_join else None)
 
         try:
             r = provision(
@@ -139,26 +127,52 @@ def cli(
         except ProvisionError as e:
             raise UserError(str(e)) from None
     if as_json:
-        out = {
-            "dev_eui": r.device["dev_eui"],
-            "join_eui": r.device["join_eui"],
-            "role": r.device["role"],
-            "site": r.device["site"],
-            "location": r.device["location"],
-            "status": r.device["status"],
-            "tr005": r.code,
-            "label": str(r.label) if r.label else None,
-            "resumed": r.resumed,
-            "wrote_config": r.wrote_config,
-            "replaced": r.replaced,
-            "seconds": round(r.seconds, 3),
-        }
-        if r.join is not None:
-            out["joined"] = r.join.joined
-            out["dev_addr"] = r.join.dev_addr
-            if not r.join.joined:
-                out["why"] = r.join.why
-        click.echo(json.dumps(out, ensure_ascii=False))
+        click.echo(json.dumps(_result_json(r), ensure_ascii=False))
+    _report_join(r, as_json)
+
+
+def _print_recorded(r, join_timeout: float | None):
+    """What the installer reads once the node is recorded: what it is and where, its TR005 code and label."""
+    d = r.device
+    click.echo(
+        f"{'re-provisioned' if r.resumed else 'provisioned'} {d['dev_eui']} ({d['role']}) at "
+        f"{d['site']} / {d['location']}" + (f", replacing {r.replaced}" if r.replaced else "")
+    )
+    click.echo(f"  TR005  {r.code}")
+    if r.label:
+        click.echo(f"  label  {r.label}")
+    if not r.wrote_config:
+        click.echo("  (the node already had this config)")
+    if join_timeout is not None:
+        click.echo(f"  waiting up to {join_timeout:g} s for the join ...", err=True)
+
+
+def _result_json(r) -> dict:
+    """--json: the node, its label and the run; with --wait-join, whether it joined (and why not)."""
+    out = {
+        "dev_eui": r.device["dev_eui"],
+        "join_eui": r.device["join_eui"],
+        "role": r.device["role"],
+        "site": r.device["site"],
+        "location": r.device["location"],
+        "status": r.device["status"],
+        "tr005": r.code,
+        "label": str(r.label) if r.label else None,
+        "resumed": r.resumed,
+        "wrote_config": r.wrote_config,
+        "replaced": r.replaced,
+        "seconds": round(r.seconds, 3),
+    }
+    if r.join is not None:
+        out["joined"] = r.join.joined
+        out["dev_addr"] = r.join.dev_addr
+        if not r.join.joined:
+            out["why"] = r.join.why
+    return out
+
+
+def _report_join(r, as_json: bool):
+    """The join's outcome (a node that did not join is an error), or, without --wait-join, what comes next."""
     if r.join is not None:
         if not r.join.joined:
             raise UserError(f"{r.device['dev_eui']} is provisioned but did not join: {r.join.why}")
