@@ -110,14 +110,9 @@ def push(
         if cs.tls
         else grpc.insecure_channel(target)
     )
-    md = (("authorization", f"Bearer {cs.token}"),)
-    stub = api.DeviceServiceStub(channel)
+    session = _Session(grpc, api, channel, cs.token, timeout, dry_run)
     out: list[Outcome] = []
     current = None
-
-    def call(method, request):
-        return method(request, metadata=md, timeout=timeout)
-
     try:
         try:
             grpc.channel_ready_future(channel).result(timeout=timeout)
@@ -127,60 +122,7 @@ def push(
             ) from None
         for d in devices:
             current = d["dev_eui"]
-            key = keys.get(d["dev_eui"])
-            retired = d["status"] == "retired"
-            if key is None and not retired:
-                o = Outcome(d["dev_eui"], "skipped", "no AppKey in the registry")
-                out.append(o)
-                if on_done:
-                    on_done(o)
-                continue
-            want = _wanted(d, cs, api)
-            try:
-                have = call(stub.Get, api.GetDeviceRequest(dev_eui=want.dev_eui)).device
-            except grpc.RpcError as e:
-                if e.code() != grpc.StatusCode.NOT_FOUND:
-                    raise
-                have = None
-            if have is None:
-                if retired:
-                    o = Outcome(d["dev_eui"], "skipped", "retired and unknown to ChirpStack")
-                else:
-                    if not dry_run:
-                        call(stub.Create, api.CreateDeviceRequest(device=want))
-                        call(
-                            stub.CreateKeys,
-                            api.CreateDeviceKeysRequest(
-                                device_keys=api.DeviceKeys(dev_eui=want.dev_eui, nwk_key=key.hex())
-                            ),
-                        )
-                    o = Outcome(d["dev_eui"], "created")
-            else:
-                changed = []
-                if not _same(have, want):
-                    changed.append("device")
-                    if not dry_run:
-                        call(stub.Update, api.UpdateDeviceRequest(device=want))
-                if not retired:
-                    try:
-                        have_keys = call(
-                            stub.GetKeys, api.GetDeviceKeysRequest(dev_eui=want.dev_eui)
-                        ).device_keys
-                    except grpc.RpcError as e:
-                        if e.code() != grpc.StatusCode.NOT_FOUND:
-                            raise
-                        have_keys = None
-                    new_keys = api.DeviceKeys(dev_eui=want.dev_eui, nwk_key=key.hex())
-                    if have_keys is None:
-                        changed.append("keys")
-                        if not dry_run:
-                            call(stub.CreateKeys, api.CreateDeviceKeysRequest(device_keys=new_keys))
-                    elif have_keys.nwk_key.lower() != key.hex():
-                        changed.append("keys")
-                        if not dry_run:
-                            call(stub.UpdateKeys, api.UpdateDeviceKeysRequest(device_keys=new_keys))
-                action = ("disabled" if retired else "updated") if changed else "unchanged"
-                o = Outcome(d["dev_eui"], action, ", ".join(changed))
+            o = _push_device(session, d, keys.get(d["dev_eui"]), cs)
             out.append(o)
             if on_done:
                 on_done(o)
@@ -189,6 +131,68 @@ def push(
     finally:
         channel.close()
     return out
+
+
+class _Session:
+    """ChirpStack's DeviceService on one channel: reads that say None for an object it does not have, and
+    writes that a dry run leaves out."""
+
+    def __init__(self, grpc, api, channel, token: str, timeout: float, dry_run: bool):
+        self.grpc, self.api, self.timeout, self.dry_run = grpc, api, timeout, dry_run
+        self.stub = api.DeviceServiceStub(channel)
+        self.md = (("authorization", f"Bearer {token}"),)
+
+    def read(self, method, request, field: str):
+        try:
+            return getattr(method(request, metadata=self.md, timeout=self.timeout), field)
+        except self.grpc.RpcError as e:
+            if e.code() != self.grpc.StatusCode.NOT_FOUND:
+                raise
+            return None
+
+    def write(self, method, request):
+        if not self.dry_run:
+            method(request, metadata=self.md, timeout=self.timeout)
+
+
+def _push_device(s: _Session, d: dict, key: bytes | None, cs: ChirpStackSettings) -> Outcome:
+    """One device: created with its keys if ChirpStack does not have it, else updated (or disabled, once
+    retired) where it differs."""
+    api, stub = s.api, s.stub
+    retired = d["status"] == "retired"
+    if key is None and not retired:
+        return Outcome(d["dev_eui"], "skipped", "no AppKey in the registry")
+    want = _wanted(d, cs, api)
+    have = s.read(stub.Get, api.GetDeviceRequest(dev_eui=want.dev_eui), "device")
+    if have is None:
+        if retired:
+            return Outcome(d["dev_eui"], "skipped", "retired and unknown to ChirpStack")
+        s.write(stub.Create, api.CreateDeviceRequest(device=want))
+        keys = api.DeviceKeys(dev_eui=want.dev_eui, nwk_key=key.hex())
+        s.write(stub.CreateKeys, api.CreateDeviceKeysRequest(device_keys=keys))
+        return Outcome(d["dev_eui"], "created")
+    changed = []
+    if not _same(have, want):
+        changed.append("device")
+        s.write(stub.Update, api.UpdateDeviceRequest(device=want))
+    if not retired and _sync_keys(s, want.dev_eui, key):
+        changed.append("keys")
+    action = ("disabled" if retired else "updated") if changed else "unchanged"
+    return Outcome(d["dev_eui"], action, ", ".join(changed))
+
+
+def _sync_keys(s: _Session, dev_eui: str, key: bytes) -> bool:
+    """Put the AppKey (in nwk_key, LoRaWAN 1.0.x) on ChirpStack where it is missing or differs: True if so."""
+    api, stub = s.api, s.stub
+    have = s.read(stub.GetKeys, api.GetDeviceKeysRequest(dev_eui=dev_eui), "device_keys")
+    new_keys = api.DeviceKeys(dev_eui=dev_eui, nwk_key=key.hex())
+    if have is None:
+        s.write(stub.CreateKeys, api.CreateDeviceKeysRequest(device_keys=new_keys))
+        return True
+    if have.nwk_key.lower() != key.hex():
+        s.write(stub.UpdateKeys, api.UpdateDeviceKeysRequest(device_keys=new_keys))
+        return True
+    return False
 
 
 def _explain(grpc, e, target: str, timeout: float, dev_eui: str | None) -> str:

@@ -2,9 +2,8 @@
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
+
+from kit import citynode
 
 from fleet.payloads import decode_uplink
 
@@ -12,9 +11,7 @@ BOARD = "heltec-wifi-lora32-v3"
 
 
 def run_cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "citynode", *args], capture_output=True, text=True, timeout=120, env=os.environ
-    )
+    return citynode(*args, ok=False)
 
 
 def test_build_cli_writes_a_verifiable_bundle(tmp_path):

@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from kit import classair_wakes as wakes
 
 from hil.devices import by_name
 
 PARIS = ZoneInfo("Europe/Paris")
-WAKE = re.compile(r"classair: co2=(\S+) t=(\S+) rh=(\S+) led=(\w+) level=(\w+)")
 START = "2026-09-07T00:00:00+02:00"  # Monday, local midnight
-
-
-def wakes(board):
-    out = []
-    for e in board.events:
-        if e["type"] == "log":
-            m = WAKE.search(e["line"])
-            if m:
-                co2 = None if m.group(1) == "None" else int(m.group(1))
-                out.append({"t": e["t"], "co2": co2, "led": m.group(4), "level": m.group(5)})
-    return out
 
 
 def _stepped(board, values, step_s=900):

@@ -3,12 +3,13 @@ through deep sleep and power cuts; the schedule once the network has given the t
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from citynode.views import decode_uplink
 from citynode.views.classair import _fields
+from kit import classair_wakes as wakes
+from kit import uplink_frames
 
 from fleet import payloads
 from hil.devices import by_name
@@ -17,7 +18,6 @@ from hil.network import DEMO_DEV_EUI, attach_network
 PARIS = ZoneInfo("Europe/Paris")
 START = "2026-09-07T00:00:00+02:00"  # Monday, local midnight
 IN_CLASS = "2026-09-07T09:00:00+02:00"
-WAKE = re.compile(r"classair: co2=(\S+) t=(\S+) rh=(\S+) led=(\w+) level=(\w+)")
 
 
 def net_board(make_board, **kw):
@@ -27,30 +27,8 @@ def net_board(make_board, **kw):
     return b, radio
 
 
-def wakes(b):
-    out = []
-    for e in b.events:
-        if e["type"] == "log":
-            m = WAKE.search(e["line"])
-            if m:
-                out.append(
-                    {
-                        "t": e["t"],
-                        "co2": None if m.group(1) == "None" else int(m.group(1)),
-                        "led": m.group(4),
-                        "level": m.group(5),
-                    }
-                )
-    return out
-
-
 def uplinks(b):
-    out = []
-    for e in b.events:
-        if e["type"] == "lora_frame" and e.get("frame") == "uplink":
-            assert e["mic_ok"], e
-            out.append(dict(e, fields=_fields(decode_uplink(e["fport"], e["payload"]))))
-    return out
+    return [dict(e, fields=_fields(decode_uplink(e["fport"], e["payload"]))) for e in uplink_frames(b)]
 
 
 def encode_downlink(rules=True, **settings) -> bytes:

@@ -5,7 +5,6 @@ Every test here runs firmware under the real MicroPython unix port through hil.e
 
 import json
 import threading
-import time
 
 import pytest
 
@@ -205,15 +204,12 @@ else:
 machine.deepsleep(1800000)
 """
     with make(tmp_path, src) as b:
-        wall = time.perf_counter()
-        b.run(wakes=2)
-        wall = time.perf_counter() - wall
+        b.run(wakes=2)  # an hour and a half of virtual time; how long in wall time: bench/runtime.py
         out = logs(b)
     assert out.count("slept 3600") == 2
     assert "wrap 32 16" in out, "ticks wrap at 2**30 as on a board"
     assert "year 1970" in out, "an RTC nobody set reads the epoch"
     assert "now (2026, 9, 7, 9, 30)" in out, "the RTC keeps time through deep sleep: 8:00 + 1 h + 30 min"
-    assert wall < 5
 
 
 def test_rtc_memory_survives_deep_sleep_not_power_cut_and_has_the_board_size(tmp_path):
@@ -265,10 +261,8 @@ def test_uncaught_exception_without_watchdog_halts_the_node(tmp_path):
 
 def test_busy_loop_is_killed_by_the_wall_clock_timer(tmp_path):
     with make(tmp_path, "while True:\n    pass\n", hang_timeout_s=1.0) as b:
-        t0 = time.perf_counter()
         r = b.run(hours=1)
         assert r.halted == "hang"
-        assert time.perf_counter() - t0 < 10
 
 
 def test_asyncio_runs_on_virtual_time(tmp_path):
@@ -286,10 +280,8 @@ asyncio.run(main())
 machine.deepsleep(1000)
 """
     with make(tmp_path, src) as b:
-        t0 = time.perf_counter()
         b.run(wakes=1)
         assert "events 50 elapsed 1800" in logs(b)
-        assert time.perf_counter() - t0 < 5
 
 
 def test_timer_callbacks_fire_as_virtual_time_passes(tmp_path):

@@ -9,14 +9,12 @@ import re
 import stat
 
 import pytest
-from citynode.cli import cli
-from click.testing import CliRunner
+from kit import MASTER, invoke
 
 from fleet import exports, vault
 from fleet.registry import Registry
 from fleet.settings import load
 
-MASTER = bytes(range(32))
 # The Things Stack: device IDs are lowercase alphanumerics with single hyphens, 3 to 36 characters.
 TTS_ID = re.compile(r"^[a-z0-9](?:[-]?[a-z0-9]){2,}$")
 MAC_VERSIONS = {"MAC_V1_0", "MAC_V1_0_1", "MAC_V1_0_2", "MAC_V1_0_3", "MAC_V1_0_4", "MAC_V1_1"}
@@ -42,26 +40,11 @@ PHY_VERSIONS = {
 
 
 @pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("CITYNODE_DB", str(tmp_path / "fleet.db"))
-    monkeypatch.setenv("CITYNODE_MASTER_KEY", MASTER.hex())
-    for k in (
-        "CITYNODE_CONFIG",
-        "CITYNODE_JOIN_EUI",
-        "CITYNODE_CHIRPSTACK_TOKEN",
-        "CITYNODE_MASTER_KEY_FILE",
-    ):
-        monkeypatch.delenv(k, raising=False)
-    return tmp_path
+def env(fleet_env):
+    return fleet_env
 
 
-def run(*args, ok=True):
-    r = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    if ok:
-        assert r.exit_code == 0, r.output
-    return r
+run = invoke
 
 
 def seed(tmp_path, n=3):

@@ -4,13 +4,12 @@ not fit, in one line, before anything is built, written or sent."""
 
 import copy
 import json
-import shutil
 
 import pytest
 from citynode import fits
 from citynode.base import boards, roles
-from citynode.cli import cli
-from click.testing import CliRunner
+from kit import invoke as _invoke
+from kit import open_registry, snapshot
 
 from hil import heap
 
@@ -21,7 +20,7 @@ REMEASURE = "measure again: python -m bench.roles --write"
 
 
 def run(*args):
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    return _invoke(*args, ok=False)
 
 
 def one_line_refusal(r, app=None, board=None):
@@ -176,21 +175,6 @@ def test_build_builds_a_role_that_fits_and_one_forced_past_its_heap(tmp_path):
 
 # ---------------------------------------------------------------- deploy and provision, on served boards
 
-serial_bridge = pytest.importorskip("hil.serial_bridge")
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("CITYNODE_DB", str(tmp_path / "fleet.db"))
-    monkeypatch.setenv("CITYNODE_MASTER_KEY", bytes(range(32)).hex())
-    monkeypatch.setenv("CITYNODE_JOIN_EUI", "70B3D57ED0000000")
-    monkeypatch.setenv("CITYNODE_EMULATED_PORTS", str(tmp_path / "ports"))
-    for k in ("CITYNODE_CONFIG", "CITYNODE_MASTER_KEY_FILE", "CITYNODE_INSTALLER"):
-        monkeypatch.delenv(k, raising=False)
-    return tmp_path
-
 
 @pytest.fixture(scope="module")
 def nucleo_classair(tmp_path_factory):
@@ -201,40 +185,17 @@ def nucleo_classair(tmp_path_factory):
 
 
 @pytest.fixture
-def nucleo(env, nucleo_classair):
+def nucleo(provision_env, nucleo_classair, served):
     """An emulated NUCLEO-WL55 on a pty, with ClassAir deployed (forced past its heap); closed at the end. Its
     heap is 192 KB, as a board with the driver and the MAC frozen into its image might leave free: at the
     board's own 72 KB, ClassAir's firmware leaves too little for provisioning to even read the node's identity."""
-    made = []
 
     def make(installed=True):
-        flash = env / f"flash{len(made)}"
-        flash.mkdir()
-        if installed:
-            for rel in nucleo_classair.manifest["files"]:
-                dst = flash / rel.replace("fw/", "fw/a/", 1) if rel.startswith("fw/") else flash / rel
-                dst.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(nucleo_classair.out / rel, dst)
-            (flash / "fw" / "active").write_text("a")
-        b = serial_bridge.SerialBridge(
-            NUCLEO, "classair", flash, max_sleep_s=0.5, serial_number=f"emu-{len(made)}", heap_kb=192
+        return served(
+            NUCLEO, "classair", bundle=nucleo_classair if installed else None, max_sleep_s=0.5, heap_kb=192
         )
-        made.append(b)
-        b.start()
-        return b
 
-    yield make
-    for b in made:
-        b.close()
-
-
-def snapshot(flash):
-    """Every file but the node's own state (the running node writes that itself)."""
-    return {
-        p.relative_to(flash).as_posix(): p.read_bytes()
-        for p in sorted(flash.rglob("*"))
-        if p.is_file() and not p.name.startswith("state.")
-    }
+    return make
 
 
 def test_deploy_refuses_a_role_that_does_not_fit_before_talking_to_the_board(nucleo):
@@ -246,7 +207,7 @@ def test_deploy_refuses_a_role_that_does_not_fit_before_talking_to_the_board(nuc
     assert b.bytes_from_host == 0 and snapshot(b.flash) == before
 
 
-def test_provision_refuses_a_role_that_does_not_fit_the_board_it_names(nucleo, env):
+def test_provision_refuses_a_role_that_does_not_fit_the_board_it_names(nucleo, provision_env):
     b = nucleo()
     before = snapshot(b.flash)
     r = run(
@@ -265,20 +226,16 @@ def test_provision_refuses_a_role_that_does_not_fit_the_board_it_names(nucleo, e
     one_line_refusal(r, "classair", NUCLEO)
     # before the registry, the master key or the port
     assert b.bytes_from_host == 0 and snapshot(b.flash) == before
-    assert not (env / "fleet.db").exists()
+    assert not (provision_env / "fleet.db").exists()
 
 
-def test_provision_refuses_a_role_that_does_not_fit_the_board_the_node_says_it_is(nucleo, env):
-    from fleet import vault
-    from fleet.registry import Registry
-
+def test_provision_refuses_a_role_that_does_not_fit_the_board_the_node_says_it_is(nucleo, provision_env):
     b = nucleo()
     before = snapshot(b.flash)
     r = run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
     one_line_refusal(r, "classair", NUCLEO)
     assert not (b.flash / "config.json").exists() and snapshot(b.flash) == before  # nothing written
-    with Registry(env / "fleet.db") as reg:
-        reg.unlock(vault.Vault(bytes(range(32))))
+    with open_registry() as reg:
         assert reg.count() == 0
     r = run(
         "provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1", "--ignore-heap"

@@ -5,7 +5,6 @@ import os
 import struct
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -13,27 +12,13 @@ from citynode.base import boards
 from citynode.cli import cli
 from citynode.flash import FlashError, find_volumes, flash_esp, flash_uf2
 from click.testing import CliRunner
+from kit import stopped, wait_until
 
 from hil.rom_image import make_firmware_image
-from hil.rom_loader import FakeRom
 
 S3 = "heltec-wifi-lora32-v3"  # ESP32-S3, image at 0x0, 921600 baud
 ESP32 = "ttgo-lora32-v21"  # ESP32, image at 0x1000, 460800 baud
 PICO = "rpi-pico-sx1262-hat"
-
-
-@pytest.fixture
-def rom(tmp_path):
-    made = []
-
-    def factory(chip="esp32s3", size="8MB", **kw):
-        r = FakeRom(chip, tmp_path / f"flash{len(made)}.bin", size, **kw).start()
-        made.append(r)
-        return r
-
-    yield factory
-    for r in made:
-        r.close()
 
 
 @pytest.fixture(scope="module")
@@ -148,10 +133,8 @@ def test_unplug_mid_flash_is_a_clear_error_and_a_rerun_succeeds(rom, images, tmp
     image = images["esp32s3"].read_bytes()
     r = rom("esp32s3", link=tmp_path / "ttyUSB0", unplug_after=200_000)
     seen = []
-    t0 = time.perf_counter()
-    with pytest.raises(FlashError) as e:
+    with pytest.raises(FlashError) as e:  # how soon it gives up (no reconnect loop): bench/giveup.py
         flash_esp(r.port, boards.load(S3), images["esp32s3"], progress=lambda *a: seen.append(a))
-    assert time.perf_counter() - t0 < 3  # no long reconnect loop: the port is gone
     msg = str(e.value)
     assert msg.startswith(f"{r.port}: lost the connection at ") and "cable unplugged" in msg
     assert "run the same command again" in msg
@@ -351,10 +334,8 @@ def test_nothing_answering_says_how_to_enter_download_mode(images):
     master, slave = os.openpty()  # a port with nothing behind it, like a board running its application
     port = os.ttyname(slave)
     try:
-        t0 = time.perf_counter()
-        with pytest.raises(FlashError) as e:
+        with pytest.raises(FlashError) as e:  # how soon it gives up: bench/giveup.py
             flash_esp(port, boards.load(S3), images["esp32s3"])
-        assert time.perf_counter() - t0 < 10
     finally:
         os.close(master)
         os.close(slave)
@@ -423,15 +404,11 @@ def test_cli_unplug_then_rerun_on_a_rom_that_comes_back(tmp_path, images):
         args = ("flash", "-b", S3, "-p", str(link), "-f", str(images["esp32s3"]))
         code, out, err = run_cli(*args)
         assert code == 2 and "lost the connection at" in err and "run the same command again" in err
-        for _ in range(100):  # the ROM plugs itself back in after half a second
-            if link.exists():
-                break
-            time.sleep(0.02)
+        wait_until(link.exists, what="the ROM to plug itself back in (after half a second)")
         code, out, err = run_cli(*args)
         assert code == 0, err
     finally:
-        proc.terminate()
-        proc.wait(10)
+        stopped(proc)
     image = images["esp32s3"].read_bytes()
     assert (tmp_path / "f.bin").read_bytes()[: len(image)] == image
 

@@ -7,12 +7,9 @@ from __future__ import annotations
 from fleet.lorawan import region
 from fleet.lorawan.maccommands import MacCommand
 from hil.network import attach_network
+from hil.testing import logs as _logs
 
 DEV, JOIN, KEY = "70b3d57ed00000a1", "70b3d57ed0000000", "5a5a5a5a5a5a5a5a0102030405060708"
-
-
-def _logs(b):
-    return [e["line"] for e in b.events if e["type"] == "log"]
 
 
 def _net(b, **kw):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 from citynode.views import decode_uplink
+from kit import uplink_frames
 
 from fleet import payloads
 from hil.emulator import EmulatedBoard
@@ -62,11 +63,9 @@ def bin_board(tmp_path, files=None, **kw):
 
 def uplinks(b):
     out = []
-    for e in b.events:
-        if e["type"] == "lora_frame" and e.get("frame") == "uplink":
-            assert e["mic_ok"]
-            d = decode_uplink(e["fport"], e["payload"])
-            out.append((d["message"], d, e))
+    for e in uplink_frames(b):
+        d = decode_uplink(e["fport"], e["payload"])
+        out.append((d["message"], d, e))
     return out
 
 

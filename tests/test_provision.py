@@ -5,156 +5,37 @@ that provisioning wrote, seen by the emulated network server."""
 
 import hashlib
 import json
-import shutil
 import threading
 
 import pytest
 import zxingcpp
-from citynode.base import boards
-from citynode.base.paths import FIRMWARE_DIR
-from citynode.cli import cli
 from citynode.provision import NodeLink, ProvisionError, Request, bundle_hash, provision
-from click.testing import CliRunner
+from kit import MASTER, invoke, open_registry
 from PIL import Image
 
 from fleet import vault
 from fleet.registry import Registry
 from fleet.settings import load
 
-serial_bridge = pytest.importorskip("hil.serial_bridge")
-
-MASTER = bytes(range(32))
 UID = "f412fa4a5b7c"
 DEV_EUI = "F412FAFFFE4A5B7C"  # the MAC with FFFE in the middle
 
 
-# A test role that does nothing but use the link, so the join proof depends on provisioning and the MAC only.
-PROBE = """
-def run(node):
-    dl = node.link.send(9, b"\\x01")
-    node.log("probe: joined=%s downlink=%s" % (node.link.joined, dl))
-    return 60
-"""
-BOARD = "heltec-wifi-lora32-v3"
-
-
 @pytest.fixture(autouse=True)
 def probe_role(monkeypatch):
-    """joinprobe, the probe app these tests build (PROBE), counts as a built role here."""
+    """joinprobe, the probe app these tests build (conftest.PROBE), counts as a built role here."""
     from citynode.base import roles
 
     monkeypatch.setattr(roles, "BUILT", [*roles.BUILT, "joinprobe"])
-
-
-@pytest.fixture(scope="session")
-def bundles(tmp_path_factory):
-    """Bundles as `citynode build` makes them: the real ClassAir one, and one of the probe role."""
-    import copy
-
-    from citynode.build import build
-
-    d = tmp_path_factory.mktemp("bundles")
-    fw = d / "fw"
-    shutil.copytree(FIRMWARE_DIR, fw, ignore=shutil.ignore_patterns("__pycache__"))
-    (fw / "apps" / "joinprobe").mkdir()
-    (fw / "apps" / "joinprobe" / "__init__.py").write_text(PROBE)
-    spec = copy.deepcopy(boards.load(BOARD))
-    spec["apps"]["joinprobe"] = spec["apps"]["classair"]
-    return fw, {
-        app: build(spec, app, d / app, fw=fw, version="0.1.0-test") for app in ("classair", "joinprobe")
-    }
-
-
-def install(flash, bundle):
-    """What `citynode deploy` leaves on a board: the loader, board.json, the slot fw/a, fw/active."""
-    flash.mkdir(parents=True, exist_ok=True)
-    for rel in bundle.manifest["files"]:
-        dst = flash / rel.replace("fw/", "fw/a/", 1) if rel.startswith("fw/") else flash / rel
-        dst.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(bundle.out / rel, dst)
-    (flash / "fw" / "active").write_text("a")
-
-
-@pytest.fixture
-def env(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("CITYNODE_DB", str(tmp_path / "fleet.db"))
-    monkeypatch.setenv("CITYNODE_MASTER_KEY", MASTER.hex())
-    monkeypatch.setenv("CITYNODE_JOIN_EUI", "70B3D57ED0000000")
-    monkeypatch.setenv("CITYNODE_EMULATED_PORTS", str(tmp_path / "ports"))
-    for k in ("CITYNODE_CONFIG", "CITYNODE_MASTER_KEY_FILE", "CITYNODE_INSTALLER"):
-        monkeypatch.delenv(k, raising=False)
-    return tmp_path
-
-
-@pytest.fixture
-def firmware(bundles, monkeypatch):
-    """The firmware tree with the probe role, known to provisioning's role check."""
-    monkeypatch.setattr("citynode.base.paths.FIRMWARE_DIR", bundles[0])
-    return bundles[0]
-
-
-@pytest.fixture
-def board(env, firmware, bundles):
-    """Emulated boards with a bundle deployed, each served on a pty (the real MicroPython REPL behind it)."""
-    made = []
-    model_failures = []  # a device model that raised: the node saw EIO from a sensor that is not broken
-
-    def log(msg, name):
-        print(f"[bridge {name}] {msg}", flush=True)
-        if "device model failed" in msg:
-            model_failures.append(msg)
-
-    def make(uid=UID, app="classair", name="flash"):
-        flash = env / f"{name}-{uid}"
-        install(flash, bundles[1][app])
-        b = serial_bridge.SerialBridge(
-            BOARD,
-            "classair",
-            flash,
-            max_sleep_s=0.5,
-            register=False,
-            log=lambda m, n=name: log(m, n),
-        )
-        b.eb.unique_id = bytes.fromhex(uid)
-        b.start()
-        made.append(b)
-        return b
-
-    def close(b):
-        # Close a bridge once, and only once: a second close would close file descriptor numbers that another
-        # bridge may have been given since.
-        made.remove(b)
-        b.close()
-
-    make.close = close
-    yield make
-    for b in list(made):
-        close(b)
-    assert not model_failures, model_failures
-
-
-def run(*args, ok=True):
-    r = CliRunner().invoke(cli, list(args), catch_exceptions=False)
-    if ok:
-        assert r.exit_code == 0, r.output
-    return r
-
-
-def registry():
-    reg = Registry(load().db)
-    reg.unlock(vault.Vault(MASTER))
-    return reg
 
 
 def node_config(b) -> dict:
     return json.loads((b.flash / "config.json").read_text())
 
 
-def test_provision_writes_keys_records_and_labels(board, bundles):
-    b = board()
-    r = run(
+def test_provision_writes_keys_records_and_labels(provision_board, provision_bundles):
+    b = provision_board()
+    r = invoke(
         "provision",
         "--port",
         b.path,
@@ -175,14 +56,14 @@ def test_provision_writes_keys_records_and_labels(board, bundles):
     code = f"LW:D0:70B3D57ED0000000:{DEV_EUI}:00000000:S{UID.upper()}"
     assert f"TR005  {code}" in r.stdout
     cfg = node_config(b)
-    with registry() as reg:
+    with open_registry() as reg:
         d = reg.get(DEV_EUI)
         key = reg.app_key(DEV_EUI)
         assert (
             d["status"] == "provisioned" and d["board_uid"] == UID and d["board"] == "heltec-wifi-lora32-v3"
         )
         assert d["installer"] == "Ana" and d["lat"] == 43.48 and d["firmware_version"] == "0.1.0-test"
-        assert d["bundle_hash"] == bundle_hash(bundles[1]["classair"].manifest)
+        assert d["bundle_hash"] == bundle_hash(provision_bundles[1]["classair"].manifest)
         assert d["config_hash"] == hashlib.sha256((b.flash / "config.json").read_bytes()).hexdigest()
         events = [e["event"] for e in reg.history(DEV_EUI)]
     assert events == ["provisioned", "label_printed"]
@@ -200,28 +81,28 @@ def test_provision_writes_keys_records_and_labels(board, bundles):
     assert [x.text for x in zxingcpp.read_barcodes(Image.open(label))] == [code]
 
 
-def test_rerun_resumes_same_identity(board):
-    b = board()
-    run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
+def test_rerun_resumes_same_identity(provision_board):
+    b = provision_board()
+    invoke("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
     first = node_config(b)
-    r = run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
+    r = invoke("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
     assert "re-provisioned" in r.stdout and "already had this config" in r.stdout
     assert node_config(b) == first
     # Moving it keeps the identity and the key, and says where it came from.
-    run("provision", "--port", b.path, "--app", "classair", "--site", "B", "--location", "2")
+    invoke("provision", "--port", b.path, "--app", "classair", "--site", "B", "--location", "2")
     cfg = node_config(b)
     assert (cfg["dev_eui"], cfg["app_key"]) == (first["dev_eui"], first["app_key"]) and cfg["site"] == "B"
-    with registry() as reg:
+    with open_registry() as reg:
         assert reg.count() == 1
         h = reg.history(DEV_EUI)
         assert h[-2]["detail"]["moved_from"] == "A / 1"
 
 
-def test_block_allocation_and_pending_identity_survive_a_failure(board, env, monkeypatch):
-    cfg = env / "c.toml"
+def test_block_allocation_and_pending_identity_survive_a_failure(provision_board, provision_env, monkeypatch):
+    cfg = provision_env / "c.toml"
     cfg.write_text('[fleet]\ndev_eui_block = "70B3D57ED0100000/48"\n')
     monkeypatch.setenv("CITYNODE_CONFIG", str(cfg))
-    b = board()
+    b = provision_board()
     # The cable goes 60 bytes into the write of config.json.tmp.
     orig = NodeLink.write_config
 
@@ -230,24 +111,24 @@ def test_block_allocation_and_pending_identity_survive_a_failure(board, env, mon
         return orig(self, data, on_step)
 
     monkeypatch.setattr(NodeLink, "write_config", cut)
-    r = run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1", ok=False)
+    r = invoke("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1", ok=False)
     assert r.exit_code == 2 and r.stderr.count("\n") == 1
     assert "the port went away" in r.stderr and "keeps its previous config" in r.stderr
     assert "Traceback" not in r.output
-    with registry() as reg:
+    with open_registry() as reg:
         assert reg.count() == 0  # nothing recorded
         assert reg.pending(UID)[0] == "70B3D57ED0100000"
     monkeypatch.setattr(NodeLink, "write_config", orig)
     b.replug()
-    run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
+    invoke("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
     assert node_config(b)["dev_eui"] == "70B3D57ED0100000"  # the same identity, not the block's next one
-    with registry() as reg:
+    with open_registry() as reg:
         assert reg.count() == 1 and reg.pending(UID) is None
 
 
-def test_unplug_during_write_keeps_old_config_whole(board, monkeypatch):
-    b = board()
-    run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
+def test_unplug_during_write_keeps_old_config_whole(provision_board, monkeypatch):
+    b = provision_board()
+    invoke("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
     before = (b.flash / "config.json").read_bytes()
     orig = NodeLink.write_config
 
@@ -256,16 +137,16 @@ def test_unplug_during_write_keeps_old_config_whole(board, monkeypatch):
         return orig(self, data, on_step)
 
     monkeypatch.setattr(NodeLink, "write_config", cut)
-    r = run("provision", "--port", b.path, "--app", "classair", "--site", "B", "--location", "2", ok=False)
+    r = invoke("provision", "--port", b.path, "--app", "classair", "--site", "B", "--location", "2", ok=False)
     assert r.exit_code == 2 and "keeps its previous config" in r.stderr
     assert (b.flash / "config.json").read_bytes() == before
-    with registry() as reg:
+    with open_registry() as reg:
         assert reg.get(DEV_EUI)["site"] == "A"
 
 
-def test_replace_moves_place_and_retires_old(board):
-    old = board(uid="f412fa4a0001", name="old")
-    run(
+def test_replace_moves_place_and_retires_old(provision_board):
+    old = provision_board(uid="f412fa4a0001", name="old")
+    invoke(
         "provision",
         "--port",
         old.path,
@@ -280,11 +161,11 @@ def test_replace_moves_place_and_retires_old(board):
         "--lon",
         "-1.5",
     )
-    board.close(old)  # the broken node leaves
-    new = board(uid="f412fa4a0002", name="new")
-    r = run("provision", "--port", new.path, "--replace", "F412FAFFFE4A0001")
+    provision_board.close(old)  # the broken node leaves
+    new = provision_board(uid="f412fa4a0002", name="new")
+    r = invoke("provision", "--port", new.path, "--replace", "F412FAFFFE4A0001")
     assert "replacing F412FAFFFE4A0001" in r.stdout
-    with registry() as reg:
+    with open_registry() as reg:
         o, n = reg.get("F412FAFFFE4A0001"), reg.get("F412FAFFFE4A0002")
         assert o["status"] == "retired" and o["replaced_by"] == "F412FAFFFE4A0002"
         assert (n["site"], n["location"], n["lat"], n["role"]) == ("Ferry", "salle 3", 43.4, "classair")
@@ -320,38 +201,38 @@ def test_replace_moves_place_and_retires_old(board):
         ),
     ],
 )
-def test_bad_input_touches_nothing(board, args, msg):
-    b = board()
+def test_bad_input_touches_nothing(provision_board, args, msg):
+    b = provision_board()
     before = (b.flash / "config.json").read_bytes() if (b.flash / "config.json").exists() else None
-    r = run("provision", "--port", b.path, *args, ok=False)
+    r = invoke("provision", "--port", b.path, *args, ok=False)
     assert r.exit_code == 2 and msg in r.stderr and len(r.stderr.strip().splitlines()) == 1
     after = (b.flash / "config.json").read_bytes() if (b.flash / "config.json").exists() else None
     assert after == before
-    with registry() as reg:
+    with open_registry() as reg:
         assert reg.count() == 0
 
 
-def test_wrong_master_key_stops_before_the_board(board, monkeypatch):
-    b = board()
-    run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
+def test_wrong_master_key_stops_before_the_board(provision_board, monkeypatch):
+    b = provision_board()
+    invoke("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
     cfg = (b.flash / "config.json").read_bytes()
     monkeypatch.setenv("CITYNODE_MASTER_KEY", bytes(32).hex())
-    r = run("provision", "--port", b.path, "--app", "classair", "--site", "B", "--location", "1", ok=False)
+    r = invoke("provision", "--port", b.path, "--app", "classair", "--site", "B", "--location", "1", ok=False)
     assert r.exit_code == 2 and "wrong master key" in r.stderr
     assert (b.flash / "config.json").read_bytes() == cfg
 
 
-def test_locked_registry_is_one_line(board, env, monkeypatch):
-    b = board()
+def test_locked_registry_is_one_line(provision_board, provision_env, monkeypatch):
+    b = provision_board()
     monkeypatch.setenv("CITYNODE_DB_TIMEOUT", "0.3")
-    with registry():
+    with open_registry():
         pass
     import sqlite3
 
-    holder = sqlite3.connect(env / "fleet.db", isolation_level=None)
+    holder = sqlite3.connect(provision_env / "fleet.db", isolation_level=None)
     holder.execute("BEGIN IMMEDIATE")
     try:
-        r = run(
+        r = invoke(
             "provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1", ok=False
         )
     finally:
@@ -360,11 +241,11 @@ def test_locked_registry_is_one_line(board, env, monkeypatch):
     assert r.exit_code == 2 and "locked by another citynode" in r.stderr
 
 
-def test_vanished_port_is_one_line(env):
-    r = run(
+def test_vanished_port_is_one_line(provision_env):
+    r = invoke(
         "provision",
         "--port",
-        str(env / "ttyUSB9"),
+        str(provision_env / "ttyUSB9"),
         "--app",
         "classair",
         "--site",
@@ -376,24 +257,24 @@ def test_vanished_port_is_one_line(env):
     assert r.exit_code == 2 and "no such port" in r.stderr
 
 
-def test_keys_written_are_the_keys_the_node_joins_with(board):
+def test_keys_written_are_the_keys_the_node_joins_with(provision_board):
     """The end-to-end proof: provision, register what the registry holds on the network server (what
     `fleet push` does for ChirpStack), and the node joins: the server checked the join-request's MIC with that
     AppKey and the node decrypted the join-accept with the AppKey in its config.json."""
     from fleet.lorawan.server import NetworkServer
     from hil.radio import Radio
 
-    b = board(app="joinprobe")
+    b = provision_board(app="joinprobe")
     radio = Radio(NetworkServer(seed=1), seed=1)
     radio.attach(b.eb)
 
     def push(result):
-        with registry() as reg:
+        with open_registry() as reg:
             d = result.device
             radio.server.register(d["dev_eui"], d["join_eui"], reg.app_key(d["dev_eui"]).hex())
 
     lines = []
-    with registry() as reg:
+    with open_registry() as reg:
         res = provision(
             Request(port=b.path, app="joinprobe", site="A", location="1"),
             reg,
@@ -413,14 +294,14 @@ def test_keys_written_are_the_keys_the_node_joins_with(board):
     assert joins and all(f["mic_ok"] for f in joins) and joins[0]["dev_eui"].upper() == DEV_EUI
 
 
-def test_join_timeout_says_why(board):
+def test_join_timeout_says_why(provision_board):
     """Not registered on the network server: the node never gets a join-accept, and the error says so."""
     from fleet.lorawan.server import NetworkServer
     from hil.radio import Radio
 
-    b = board(app="joinprobe")
+    b = provision_board(app="joinprobe")
     Radio(NetworkServer(seed=1), seed=1).attach(b.eb)
-    with registry() as reg:
+    with open_registry() as reg:
         res = provision(
             Request(port=b.path, app="joinprobe", site="A", location="1"), reg, load(), wait_join_s=3
         )
@@ -429,9 +310,9 @@ def test_join_timeout_says_why(board):
         assert reg.get(DEV_EUI)["status"] == "provisioned"
 
 
-def test_two_provisions_at_once_from_two_terminals(board):
+def test_two_provisions_at_once_from_two_terminals(provision_board):
     """Two installers, two boards, one registry: both recorded, neither corrupts the other."""
-    b1, b2 = board(uid="f412fa4a0011", name="t1"), board(uid="f412fa4a0012", name="t2")
+    b1, b2 = provision_board(uid="f412fa4a0011", name="t1"), provision_board(uid="f412fa4a0012", name="t2")
     errors = []
 
     def go(b, loc):
@@ -448,36 +329,36 @@ def test_two_provisions_at_once_from_two_terminals(board):
     for t in ts:
         t.join(30)
     assert not errors, errors
-    with registry() as reg:
+    with open_registry() as reg:
         assert {d["dev_eui"] for d in reg.devices()} == {"F412FAFFFE4A0011", "F412FAFFFE4A0012"}
 
 
-def test_failure_after_the_write_resumes_without_rewriting(board, monkeypatch):
+def test_failure_after_the_write_resumes_without_rewriting(provision_board, monkeypatch):
     """The node got its whole new config but the registry could not record it: the re-run finds the same
     identity pending, sees the node's config hash already right, and records it."""
     import citynode.provision as prov
 
-    b = board()
+    b = provision_board()
     orig = prov._record
 
     def fail(*a, **kw):
         raise ProvisionError("the registry refused (simulated)")
 
     monkeypatch.setattr(prov, "_record", fail)
-    r = run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1", ok=False)
+    r = invoke("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1", ok=False)
     assert r.exit_code == 2
     written = node_config(b)
-    with registry() as reg:
+    with open_registry() as reg:
         assert reg.count() == 0 and reg.pending(UID)[1].hex().upper() == written["app_key"]
     monkeypatch.setattr(prov, "_record", orig)
-    r = run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
+    r = invoke("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1")
     assert "already had this config" in r.stdout
     assert node_config(b) == written
-    with registry() as reg:
+    with open_registry() as reg:
         assert reg.app_key(DEV_EUI).hex().upper() == written["app_key"]
 
 
-def test_preregistered_batch_then_wait_join_from_the_cli(board, env):
+def test_preregistered_batch_then_wait_join_from_the_cli(provision_board, provision_env):
     """The workshop imports a batch with its keys and registers it on the network server; on site the installer
     runs `provision --wait-join`: the board adopts the imported identity (its DevEUI from the MAC) and key, and
     the command returns once the node has joined."""
@@ -485,15 +366,15 @@ def test_preregistered_batch_then_wait_join_from_the_cli(board, env):
     from hil.radio import Radio
 
     key = "2B7E151628AED2A6ABF7158809CF4F3C"
-    (env / "batch.csv").write_text(
+    (provision_env / "batch.csv").write_text(
         f"dev_eui;join_eui;app_key;role\n{DEV_EUI};70B3D57ED0000000;{key};joinprobe\n"
     )
-    run("fleet", "import", str(env / "batch.csv"))
-    b = board(app="joinprobe")
+    invoke("fleet", "import", str(provision_env / "batch.csv"))
+    b = provision_board(app="joinprobe")
     radio = Radio(NetworkServer(seed=2), seed=2)
     radio.attach(b.eb)
     radio.server.register(DEV_EUI, "70B3D57ED0000000", key)  # what `fleet push` does on a real network server
-    r = run(
+    r = invoke(
         "provision",
         "--port",
         b.path,
@@ -513,17 +394,16 @@ def test_preregistered_batch_then_wait_join_from_the_cli(board, env):
     assert out["dev_addr"] == f"{radio.server.session(DEV_EUI.lower())['dev_addr']:08X}"
     assert node_config(b)["app_key"] == key
     assert key not in r.output
-    with registry() as reg:
+    with open_registry() as reg:
         events = [e["event"] for e in reg.history(DEV_EUI)]
     assert events[0] == "imported" and "provisioned" in events and events[-1] == "joined"
 
 
-def test_a_board_that_stalls_mid_transfer_fails_in_one_line(env):
+def test_a_board_that_stalls_mid_transfer_fails_in_one_line(provision_env):
     """A device that enters the raw REPL, grants one raw-paste window and then never another (a wedged USB
     bridge): provisioning gives up with one line instead of waiting for ever, and records nothing."""
     import os
     import struct
-    import time
 
     from fleet.settings import load
 
@@ -548,9 +428,8 @@ def test_a_board_that_stalls_mid_transfer_fails_in_one_line(env):
     t = threading.Thread(target=device, daemon=True)
     t.start()
     port = os.ttyname(slave)
-    t0 = time.monotonic()
     try:
-        with registry() as reg:
+        with open_registry() as reg:
             with pytest.raises(ProvisionError) as e:
                 provision(
                     Request(port=port, app="classair", site="A", location="1"),
@@ -565,12 +444,11 @@ def test_a_board_that_stalls_mid_transfer_fails_in_one_line(env):
         os.close(master)
     assert "reading the board's identity failed" in str(e.value) and "\n" not in str(e.value)
     assert "the board stopped answering" in str(e.value)  # not "the port went away": the cable is in
-    assert time.monotonic() - t0 < 10
 
 
-def test_app_settings_go_in_the_config_and_survive_a_move(board):
-    b = board()
-    run(
+def test_app_settings_go_in_the_config_and_survive_a_move(provision_board):
+    b = provision_board()
+    invoke(
         "provision",
         "--port",
         b.path,
@@ -587,9 +465,9 @@ def test_app_settings_go_in_the_config_and_survive_a_move(board):
     )
     cfg = node_config(b)
     assert cfg["interval_s"] == 300 and cfg["red_ppm"] == 1200
-    run("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "2")
+    invoke("provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "2")
     assert node_config(b)["interval_s"] == 300  # kept from the node's config
-    r = run(
+    r = invoke(
         "provision",
         "--port",
         b.path,
@@ -606,8 +484,8 @@ def test_app_settings_go_in_the_config_and_survive_a_move(board):
     assert r.exit_code == 2 and "set by provisioning itself" in r.stderr
 
 
-def test_settings_are_checked_against_the_roles_ranges_and_rules(board):
-    b = board()
+def test_settings_are_checked_against_the_roles_ranges_and_rules(provision_board):
+    b = provision_board()
     base = ["provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1"]
     for item, words in [
         ("tz_min=61", "--set: tz_min: 61 is not a multiple of 15 min"),
@@ -618,12 +496,12 @@ def test_settings_are_checked_against_the_roles_ranges_and_rules(board):
             "red; red_ppm=800 by default",
         ),
     ]:
-        r = run(*base, "--set", item, ok=False)
+        r = invoke(*base, "--set", item, ok=False)
         assert r.exit_code == 2 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
     assert not (b.flash / "config.json").exists()  # nothing written
-    run(*base, "--set", "red_ppm=1200", "--set", "dst=none")
-    run(*base, "--set", "orange_ppm=900")  # over the node's red_ppm, kept from its config
+    invoke(*base, "--set", "red_ppm=1200", "--set", "dst=none")
+    invoke(*base, "--set", "orange_ppm=900")  # over the node's red_ppm, kept from its config
     assert node_config(b)["orange_ppm"] == 900 and node_config(b)["red_ppm"] == 1200
-    r = run(*base, "--set", "red_ppm=850", ok=False)
+    r = invoke(*base, "--set", "red_ppm=850", ok=False)
     assert r.exit_code == 2 and "(orange_ppm=900, red_ppm=850)" in r.stderr
     assert "orange_ppm=900 in the node's config" in r.stderr

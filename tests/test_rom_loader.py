@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import pytest
+from kit import wait_until
 
 from hil.rom_image import make_firmware_image
 from hil.rom_loader import FakeRom
@@ -32,20 +33,6 @@ def esptool(port, *args, check=True, timeout=60):
     if check and p.returncode != 0:
         raise AssertionError(f"esptool {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
     return p
-
-
-@pytest.fixture
-def rom(tmp_path):
-    made = []
-
-    def factory(chip="esp32", size="4MB", **kw):
-        r = FakeRom(chip, tmp_path / f"flash{len(made)}.bin", size, **kw).start()
-        made.append(r)
-        return r
-
-    yield factory
-    for r in made:
-        r.close()
 
 
 @pytest.mark.parametrize("chip,name", [("esp32", "ESP32-D0WD-V3 (revision v3.0)"), ("esp32s3", "ESP32-S3")])
@@ -149,11 +136,10 @@ def test_unplug_mid_write_then_replug_esptool_reconnects_on_the_same_link(tmp_pa
         half_written = []
 
         def plug_back():
-            while not any(e["type"] == "unplugged" for e in r.events):
-                time.sleep(0.01)
+            wait_until(lambda: any(e["type"] == "unplugged" for e in r.events), what="the unplug")
             assert not link.exists()  # the device node is gone, like /dev/ttyUSB0 when the cable is pulled
             half_written.append(r.flash_bytes(0, len(image)) != image)
-            time.sleep(0.3)
+            time.sleep(0.3)  # the scenario: the cable stays out a moment, as a hand replugs it
             r.replug()
 
         t = threading.Thread(target=plug_back)
@@ -184,16 +170,9 @@ def test_emulator_rom_command_prints_the_pty_and_obeys_signals(tmp_path):
         esptool(port, "write-flash", "0x8000", str(tmp_path / "d.bin"))
         assert flash.read_bytes()[0x8000 : 0x8000 + 3000] == data  # the file is the flash, at once
         proc.send_signal(signal.SIGUSR1)  # unplug
-        for _ in range(100):
-            if not link.exists():
-                break
-            time.sleep(0.02)
-        assert not link.exists()
+        wait_until(lambda: not link.exists(), what="the link to go on SIGUSR1")
         proc.send_signal(signal.SIGUSR2)  # plug back in
-        for _ in range(100):
-            if link.exists():
-                break
-            time.sleep(0.02)
+        wait_until(link.exists, what="the link to come back on SIGUSR2")
         assert "Detected flash size: 8MB" in esptool(port, "flash-id").stdout
     finally:
         proc.terminate()

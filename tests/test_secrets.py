@@ -6,21 +6,15 @@ export files may carry a key, and they do."""
 import base64
 import sqlite3
 
-import pytest
 import zxingcpp
 from citynode.cli import cli
 from click.testing import CliRunner
+from fake_chirpstack import TOKEN, Server
+from kit import MASTER, citynode, invoke
 from PIL import Image
 
 from fleet import vault
 from fleet.registry import Registry
-
-pytest.importorskip("hil.serial_bridge")
-from test_chirpstack import TOKEN, Server  # noqa: E402
-from test_chirpstack import run as run_process  # noqa: E402
-from test_provision import board, bundles, env, firmware  # noqa: E402,F401 - fixtures
-
-MASTER = bytes(range(32))
 
 
 def forms(secret: bytes) -> list[str]:
@@ -40,7 +34,8 @@ def scan(text: str, secrets: list[bytes], where: str):
             assert f not in text, f"key material in {where}"
 
 
-def test_no_secret_in_any_output(board, env, monkeypatch, tmp_path):  # noqa: F811 - fixtures
+def test_no_secret_in_any_output(provision_board, provision_env, monkeypatch, tmp_path):
+    board, env = provision_board, provision_env
     server = Server(tmp_path / "chirpstack")
     monkeypatch.setenv("CITYNODE_CHIRPSTACK_TOKEN", TOKEN)
     monkeypatch.setenv("CITYNODE_CHIRPSTACK_APPLICATION", "app-1")
@@ -49,9 +44,9 @@ def test_no_secret_in_any_output(board, env, monkeypatch, tmp_path):  # noqa: F8
 
     def run(*args):
         if args[:2] == ("fleet", "push"):  # gRPC in its own process, away from the emulated boards' forks
-            r = run_process(*args, ok=False)
+            r = citynode(*args, ok=False)
         else:
-            r = CliRunner().invoke(cli, list(args), catch_exceptions=False)
+            r = invoke(*args, ok=False)
         outputs.append((" ".join(args), r.output))
         return r
 

@@ -153,7 +153,19 @@ def show(ctx, board_id, as_json):
         f"heap {b['heap_kb']} KB, RTC memory {b['rtc_memory_bytes']} bytes, "
         f"cryptolib {'yes' if b.get('cryptolib') else 'no'}"
     )
-    r = b["radio"]
+    click.echo(f"  radio       {_radio_line(b['radio'])}")
+    _show_buses_and_io(b)
+    _show_fits(b)
+    _show_wiring(b)
+    click.echo(f"  flash       {_flash_recipe(b['flash'])}")
+    if b["flash"].get("usb_vid_pid"):
+        click.echo(f"  usb         {', '.join(b['flash']['usb_vid_pid'])}")
+    for note in b.get("notes", []):
+        click.echo(f"  note        {note}")
+
+
+def _radio_line(r: dict) -> str:
+    """The radio: chip, driver, SPI bus and control pins, then its TCXO and RF switch."""
     pins = [f"{k}={r[k]}" for k in ("cs", "busy", "dio0", "dio1", "reset") if k in r]
     if "spi" in r:
         pins.insert(
@@ -171,7 +183,11 @@ def show(ctx, board_id, as_json):
     if r.get("rf_switch"):
         extra.append("RF switch " + " ".join(f"{k}={v}" for k, v in r["rf_switch"].get("pins", {}).items()))
     head = " ".join([r["chip"], "(" + r["driver"] + ")", *pins])
-    click.echo(f"  radio       {'; '.join([head, *extra])}")
+    return "; ".join([head, *extra])
+
+
+def _show_buses_and_io(b: dict):
+    """One line per bus (I2C, UART, I2S), LED, the battery's ADC and the button."""
     for kind in ("i2c", "uart", "i2s"):
         for name, bus in b.get(kind, {}).items():
             desc = " ".join(f"{k}={v}" for k, v in bus.items())
@@ -188,7 +204,10 @@ def show(ctx, board_id, as_json):
         )
     if b.get("button"):
         click.echo(f"  button      pin {b['button']['pin']}")
-    _show_fits(b)
+
+
+def _show_wiring(b: dict):
+    """One line per app wired on the board: its sensors (chip, bus, address) and LEDs."""
     for role, wiring in b["apps"].items():
         parts = [
             f"{n}: {s['chip']} on {s['bus']}" + (f" @ {s['address']:#04x}" if "address" in s else "")
@@ -196,8 +215,11 @@ def show(ctx, board_id, as_json):
         ]
         parts += [f"LED {n} on pin {led['pin']}" for n, led in wiring.get("leds", {}).items()]
         click.echo(f"  app         {role}: {', '.join(parts) or 'no wiring'}")
-    f = b["flash"]
-    recipe = {
+
+
+def _flash_recipe(f: dict) -> str:
+    """How to put MicroPython on the board by hand, with the tool of its flash method."""
+    return {
         "esptool": lambda: (
             f"esptool --chip {f['chip']} write_flash {f['offset']:#x} {f.get('firmware', '<image>')}"
         ),
@@ -209,11 +231,6 @@ def show(ctx, board_id, as_json):
             f"st-flash --format ihex write {f.get('firmware', '<image>.hex')} (SWD through the ST-LINK)"
         ),
     }[f["method"]]()
-    click.echo(f"  flash       {recipe}")
-    if f.get("usb_vid_pid"):
-        click.echo(f"  usb         {', '.join(f['usb_vid_pid'])}")
-    for note in b.get("notes", []):
-        click.echo(f"  note        {note}")
 
 
 def _show_fits(b: dict):

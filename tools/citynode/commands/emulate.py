@@ -99,8 +99,21 @@ def cli(
     except (BoardError, ValueError) as e:
         raise UserError(str(e)) from None
     radio = _attach_network(board, app, dev_eui, join_eui, app_key, seed)
-
     view = _role_view(board, app, as_json, plot_path)
+    board.log.listeners.append(_printer(board, view, as_json))
+    with board:
+        res = _run(board, view, hours, days)
+        if radio is not None:
+            radio.flush(board)  # downlinks still on their way when the run ended
+        if view is not None and plot_path:
+            _write_plot(view, plot_path, scenario)
+    _print_summary(res, radio, as_json)
+    if res.halted:
+        sys.exit(1)
+
+
+def _printer(board, view, as_json: bool):
+    """The listener that prints the run's events: the role's view first, frames, then log lines or JSON."""
 
     def show(ev):
         if view is not None:
@@ -117,13 +130,11 @@ def cli(
         elif ev["type"] == "halt":
             click.echo(f"node halted: {ev.get('reason')}\n{ev.get('detail', '')}", err=True)
 
-    board.log.listeners.append(show)
-    with board:
-        res = _run(board, view, hours, days)
-        if radio is not None:
-            radio.flush(board)  # downlinks still on their way when the run ended
-        if view is not None and plot_path:
-            _write_plot(view, plot_path, scenario)
+    return show
+
+
+def _print_summary(res, radio, as_json: bool):
+    """The run in one line (or one JSON object): wakes, boots, virtual and wall time, the network's figures."""
     summary = {
         "type": "summary",
         "wakes": res.wakes,
@@ -139,8 +150,6 @@ def cli(
         print(json.dumps(summary))
     else:
         click.echo(f"{res.wakes} wakes in {res.virtual_s / 3600:.1f} virtual hours, {res.wall_s:.2f} s wall")
-    if res.halted:
-        sys.exit(1)
 
 
 def _config(app, items):
