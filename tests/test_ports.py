@@ -1,161 +1,92 @@
-"""Port listing and --port resolution, against real ptys advertised as emulated boards."""
-
-import json
-import os
-import subprocess
-import sys
-import threading
-import time
+"""Each MicroPython port as it really behaves (hil/ports.py): what the emulated board now fails on."""
 
 import pytest
-from citynode import ports
-from citynode.ports import PortError, open_serial, resolve_port
 
+from hil.emulator import EmulatedBoard
+from hil.testing import firmware_with, logs
 
-@pytest.fixture
-def registry(tmp_path, monkeypatch):
-    d = tmp_path / "reg"
-    monkeypatch.setenv("CITYNODE_EMULATED_PORTS", str(d))
-    if any(p.vid is not None for p in ports.list_ports()):
-        pytest.skip("real USB serial boards attached: auto-resolution results would differ")
-    opened = []
-
-    def add(serial, board="heltec-wifi-lora32-v3"):
-        m, s = os.openpty()
-        opened.extend([m, s])
-        path = os.ttyname(s)
-        ports.register_emulated(path, board, serial)
-        return path
-
-    yield add
-    for fd in opened:
-        os.close(fd)
-
-
-def test_auto_with_no_board_says_so(registry):
-    with pytest.raises(PortError, match="no board found.*data cable"):
-        resolve_port("auto")
-
-
-def test_auto_picks_the_only_board(registry):
-    path = registry("emu-1")
-    assert resolve_port("auto") == path
-    assert resolve_port(None) == path
-
-
-def test_auto_with_several_lists_them_and_never_prompts(registry):
-    registry("emu-1")
-    registry("emu-2")
-    with pytest.raises(PortError) as e:
-        resolve_port("auto", interactive=True)  # stdin is not a terminal under pytest: still no prompt
-    msg = str(e.value)
-    assert "2 boards attached" in msg and "id:emu-1" in msg and "id:emu-2" in msg and "--all-ports" in msg
-
-
-def test_id_selects_by_usb_serial(registry):
-    registry("emu-1")
-    p2 = registry("emu-2")
-    assert resolve_port("id:emu-2") == p2
-    with pytest.raises(PortError, match=r"no port with USB serial 'nope' \(attached: id:emu-1, id:emu-2\)"):
-        resolve_port("id:nope")
-
-
-def test_paths_and_urls(registry, tmp_path):
-    p = registry("emu-1")
-    assert resolve_port(p) == p
-    assert resolve_port("port:" + p) == p
-    assert resolve_port("socket://localhost:1234") == "socket://localhost:1234"
-    with pytest.raises(PortError, match="/dev/ttyNOPE: no such port"):
-        resolve_port("/dev/ttyNOPE")
-
-
-def test_wait_for_a_port_that_comes_back(registry):
-    def later():
-        time.sleep(0.6)
-        registry("emu-late")
-
-    t = threading.Thread(target=later)
-    t.start()
-    t0 = time.monotonic()
-    notes = []
-    path = resolve_port("id:emu-late", wait_s=5, on_wait=notes.append)
-    t.join()
-    assert path.startswith("/dev/") and 0.5 < time.monotonic() - t0 < 3
-    assert notes, "the user is told what is being waited for"
-    with pytest.raises(PortError, match=r"waited 1 s"):
-        resolve_port("id:never", wait_s=1)
-
-
-def test_dead_server_entries_are_ignored(registry, tmp_path):
-    d = ports.registry_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    (d / "999999-x.json").write_text(
-        json.dumps({"device": "/dev/null", "board": "b", "serial_number": "x", "pid": 999999999})
-    )
-    assert [p for p in ports.list_ports() if p.emulated] == []
-
-
-def test_listing_says_which_board(registry):
-    registry("emu-7")
-    out = subprocess.run(
-        [sys.executable, "-m", "citynode", "ports", "--json"],
-        capture_output=True,
-        text=True,
-        env=os.environ,
-        check=True,
-    ).stdout
-    (entry,) = [p for p in json.loads(out) if p["emulated"]]
-    assert entry["serial_number"] == "emu-7" and entry["board"] == "heltec-wifi-lora32-v3"
-
-
-def test_busy_port_names_the_holder(registry):
-    path = registry("emu-1")
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            "import serial,sys,time; s=serial.Serial(sys.argv[1], exclusive=True); print('ok', flush=True); time.sleep(30)",
-            path,
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+PROBE = """
+import machine
+print("names", sorted(n for n in ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET")
+                     if hasattr(machine, n)))
+print("uid", len(machine.unique_id()))
+for ms in (4294966, 4294967, 131072999, 131073000):
     try:
-        assert holder.stdout.readline().strip() == "ok"
-        with pytest.raises(PortError, match=rf"{path} is busy: it is open by .*\(pid {holder.pid}\)"):
-            open_serial(path)
-    finally:
-        holder.kill()
-        holder.wait()
+        machine.lightsleep(ms)
+        print("sleep", ms, "ok")
+    except ValueError:
+        print("sleep", ms, "refused")
+machine.deepsleep(1000)
+"""
 
 
-def test_permission_error_points_at_the_group():
-    e = ports.explain(PermissionError(13, "Permission denied"), "/dev/null")
-    assert "no permission to open /dev/null" in str(e) and "usermod -aG" in str(e)
+@pytest.mark.parametrize(
+    ("board_id", "names", "uid", "refused"),
+    [
+        ("heltec-wifi-lora32-v3", 5, 6, []),
+        ("rpi-pico-sx1262-hat", 2, 8, [4294967, 131072999, 131073000]),
+        ("nucleo-wl55jc", 5, 12, [131073000]),
+    ],
+)
+def test_constants_unique_id_and_sleep_limits_by_port(tmp_path, board_id, names, uid, refused):
+    fw = firmware_with(tmp_path / "fw", {"main.py": PROBE})
+    with EmulatedBoard(board_id, firmware_dir=fw, flash_dir=tmp_path / "flash") as b:
+        b.run(wakes=1)
+        out = logs(b)
+    assert len(eval(next(ln for ln in out if ln.startswith("names"))[6:])) == names
+    assert f"uid {uid}" in out
+    assert sorted(int(ln.split()[1]) for ln in out if ln.endswith("refused")) == refused
 
 
-def test_a_board_that_re_enumerates_is_followed_by_its_serial(tmp_path, monkeypatch):
-    from hil.serial_bridge import SerialBridge
+def test_rp2_watchdog_in_deep_sleep_locks_the_chip_and_deep_sleep_reads_as_a_watchdog_reset(tmp_path):
+    src = """
+import machine, time
+print("cause", machine.reset_cause(), "year", time.gmtime()[0])
+if machine.reset_cause() == machine.PWRON_RESET:
+    machine.RTC().datetime((2026, 9, 7, 0, 8, 0, 0, 0))
+    machine.deepsleep(5000)
+machine.WDT(timeout=8000)
+machine.deepsleep(60000)
+"""
+    fw = firmware_with(tmp_path / "fw", {"main.py": src})
+    with EmulatedBoard("rpi-pico-sx1262-hat", firmware_dir=fw, flash_dir=tmp_path / "flash") as b:
+        r = b.run(wakes=3)
+        out = logs(b)
+    # after deep sleep: WDT_RESET, and the RTC back at 2021-01-01 (ports/rp2/main.c)
+    assert out[:2] == ["cause 1 year 2021", "cause 3 year 2021"]
+    assert r.halted and "micropython#17228" in r.halted  # hung until a power cycle
 
-    monkeypatch.setenv("CITYNODE_EMULATED_PORTS", str(tmp_path / "reg"))
-    (tmp_path / "f").mkdir()
-    b = SerialBridge(
-        "heltec-wifi-lora32-v3", flash_dir=tmp_path / "f", serial_number="emu-s3", replug_after_s=0.6
-    )
-    try:
-        b.start()
-        (before,) = [p for p in ports.list_ports() if p.serial_number == "emu-s3"]
-        before.vid = 0x303A  # as an ESP32-S3's native USB port: it goes away on reset
-        t0 = time.monotonic()
-        t = threading.Timer(0.2, b.unplug)
-        t.start()
-        new = ports.wait_reenumerated(before, timeout=5)
-        t.join()
-        # It came back (maybe under the same name: pty numbers, like ttyACM numbers, get reused) after going away.
-        assert new == b.path and b.plugged and time.monotonic() - t0 >= 0.7
-        b.replug_after_s = None
-        b.unplug()
-        with pytest.raises(PortError, match="did not come back within 1 s"):
-            ports.wait_reenumerated(before, timeout=1)
-    finally:
-        b.close()
+
+def test_esp32s3_non_rtc_pins_let_go_in_deep_sleep_without_gpio_deep_sleep_hold(tmp_path):
+    src = """
+import machine
+machine.Pin(47, machine.Pin.OUT, value=1, hold=True)
+if machine.reset_cause() == machine.DEEPSLEEP_RESET:
+    import esp32
+    esp32.gpio_deep_sleep_hold(True)
+machine.deepsleep(60000)
+"""
+    from hil.testing import board_with
+
+    fw = firmware_with(tmp_path / "fw", {"main.py": src})
+    brd = board_with(app="probe", wiring={"leds": {"red": {"pin": 47}}})
+    with EmulatedBoard(brd, "probe", firmware_dir=fw, flash_dir=tmp_path / "flash") as b:
+        held = []
+        b.run(wakes=2, stop=lambda x: held.append(x.led_states()["red"]) or False)
+    assert held == [False, True]  # dark through the first sleep, lit through the second
+
+
+def test_stm32_iwdg_runs_on_in_standby(tmp_path):
+    src = """
+import machine
+print("cause", machine.reset_cause())
+if machine.reset_cause() == machine.PWRON_RESET:
+    machine.WDT(timeout=30000)
+    machine.deepsleep(900000)
+machine.deepsleep(1000)
+"""
+    fw = firmware_with(tmp_path / "fw", {"main.py": src})
+    with EmulatedBoard("nucleo-wl55jc", firmware_dir=fw, flash_dir=tmp_path / "flash") as b:
+        b.run(wakes=2)
+        out = logs(b)
+    assert out[:2] == ["cause 1", "cause 3"]  # the IWDG reset the chip 30 s into a 15 min standby

@@ -27,11 +27,8 @@ def resume(node, job):
     del defaults
     st = node.store
     if st.get("reboot"):
-        import machine
-
         st.delete("reboot")
-        st.save()
-        machine.reset()
+        node.reset()
     from node.schedule import next_wake_at, sleep_s
 
     return sleep_s(node, next_wake_at(node))

@@ -9,16 +9,24 @@ mem16 = umachine.mem16
 mem32 = umachine.mem32
 PinBase = umachine.PinBase
 
-# Reset causes and wake reasons: the ESP32 port's values.
-PWRON_RESET = const(1)
-HARD_RESET = const(2)
-WDT_RESET = const(3)
-DEEPSLEEP_RESET = const(4)
-SOFT_RESET = const(5)
-PIN_WAKE = const(2)
-EXT0_WAKE = const(2)
-EXT1_WAKE = const(3)
-TIMER_WAKE = const(4)
+# Reset causes, wake reasons and the rest that differs by port: set at every boot by _configure() from the
+# supervisor's table (hil/ports.py), so a name the port lacks is an AttributeError here too.
+_RESET_NAMES = ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET")
+# ports/esp32/modmachine.c: ESP_SLEEP_WAKEUP_EXT0 2, EXT1 3, TIMER 4; wake_reason() exists on esp32 only.
+_WAKE = {"PIN_WAKE": 2, "EXT0_WAKE": 2, "EXT1_WAKE": 3, "TIMER_WAKE": 4}
+# The port's rules as plain values (the rules' dicts are dropped before main.py: they would sit in its heap).
+_port = "esp32"
+_nack = "ENODEV"
+_hw_pins = True
+_wdt_max = None
+_pin_hold = True
+_ls_max = None
+_ds_max = None
+_wdt_ls = "stops"
+_ticks_ls = True
+_wd_min = 0
+_wd_max = 6
+_subsec = True
 
 _ENODEV = const(19)
 _ETIMEDOUT = const(116)
@@ -26,11 +34,53 @@ _EIO = const(5)
 _errnos = {"ENODEV": _ENODEV, "ETIMEDOUT": _ETIMEDOUT, "EIO": _EIO}
 
 
+def _configure(rules):
+    """Give the module the board's port: its reset-cause constants, wake_reason where it exists."""
+    global _port, _nack, _hw_pins, _wdt_max, _pin_hold, _ls_max, _ds_max, _wdt_ls, _ticks_ls, _wd_min, _wd_max, _subsec
+    g = globals()
+    for name in _RESET_NAMES:
+        g.pop(name, None)
+    for name, v in rules["reset"].items():
+        g[name] = v
+    esp = rules["port"] == "esp32"
+    for name, v in _WAKE.items():
+        if esp:
+            g[name] = v
+        else:
+            g.pop(name, None)
+    if esp:
+        g["wake_reason"] = _wake_reason
+    else:
+        g.pop("wake_reason", None)
+    _port = rules["port"]
+    _nack = rules["i2c"]["nack_errno"]  # a NACK: ENODEV on esp32 and stm32, EIO on rp2 (hil/ports.py I2C)
+    _hw_pins = rules["i2c"]["hw_pins"]
+    _wdt_max = rules["wdt_max_ms"]
+    s = rules["sleep"]
+    _pin_hold, _ls_max, _ds_max = s["pin_hold"], s["lightsleep_max_ms"], s["deepsleep_max_ms"]
+    _wdt_ls, _ticks_ls = s["wdt_in_lightsleep"], s["ticks_in_lightsleep"]
+    d = rules["rtc_datetime"]
+    _wd_min, _wd_max, _subsec = d["weekday_min"], d["weekday_max"], d["subseconds"]
+
+
+def _configure_from_env():
+    # The supervisor passes the port's rules in the environment, read once as the interpreter starts: the dicts
+    # are freed before anything else is allocated, so they leave no hole in the heap main.py gets.
+    import os
+
+    r = os.getenv("HIL_RULES")
+    if r:
+        import json
+
+        _configure(json.loads(r))
+
+
 def _bus_call(op, **args):
     try:
         return _hil.call(op, **args)
     except OSError as e:
-        raise OSError(_errnos.get(e.args[0], _EIO))
+        err = e.args[0]
+        raise OSError(_errnos.get(_nack if err == "ENODEV" else err, _EIO))
 
 
 def _pin_id(p):
@@ -64,7 +114,7 @@ class Pin(PinBase):
         self.init(mode, pull, value=value, hold=hold)
 
     def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None, hold=None):
-        if hold is not None and _hil.info["board"].get("port") != "esp32":
+        if hold is not None and not _pin_hold:
             # Only the esp32 port has pin hold; rp2 and stm32 reject the argument.
             raise TypeError("unexpected keyword argument 'hold'")
         was_out = self._mode in (self.OUT, self.OPEN_DRAIN)
@@ -146,6 +196,9 @@ Signal = umachine.Signal
 
 class I2C:
     def __init__(self, id=-1, *, scl=None, sda=None, freq=400000, timeout=50000):
+        if id != -1 and (scl is not None or sda is not None) and not _hw_pins:
+            # ports/stm32/machine_i2c.c: a hardware bus's pins are fixed by the build
+            raise ValueError("explicit choice of scl/sda is not implemented")
         self._bus = {"id": id, "scl": _pin_id(scl), "sda": _pin_id(sda)}
         self._freq = freq
 
@@ -190,7 +243,10 @@ class I2C:
         self.writeto(addr, self._mem_addr(memaddr, addrsize) + bytes(buf))
 
 
-SoftI2C = I2C
+class SoftI2C(I2C):
+    def __init__(self, scl, sda, *, freq=400000, timeout=50000):
+        self._bus = {"id": -1, "scl": _pin_id(scl), "sda": _pin_id(sda)}
+        self._freq = freq
 
 
 class SPI:
@@ -384,8 +440,14 @@ class RTC:
             t = utime.gmtime(now_s)
             wd = t[6]
             return (t[0], t[1], t[2], wd, t[3], t[4], t[5], ((_hil.now_us + _hil.rtc_offset_us) % 1000000))
+        if not _wd_min <= dt[3] <= _wd_max:
+            # rp2: rtc_set_datetime() refuses it (OSError); stm32 writes a weekday the RTC calls forbidden
+            _hil.event("port_misuse", what="RTC.datetime weekday %d" % dt[3])
+            if _port == "rp2":
+                raise OSError(22)
         secs = utime.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
-        _hil.rtc_offset_us = secs * 1000000 + (dt[7] if len(dt) > 7 else 0) - _hil.now_us
+        sub = dt[7] if len(dt) > 7 and _subsec else 0  # rp2 and stm32 drop the sub-seconds
+        _hil.rtc_offset_us = secs * 1000000 + sub - _hil.now_us
         _hil.event("rtc_set", unix=secs)
 
     def memory(self, data=None):
@@ -397,14 +459,9 @@ class RTC:
         _hil.rtc_memory = bytes(data)
 
 
-# The longest watchdog timeout each port's WDT accepts (ms): the RP2040's counter, the STM32's IWDG at its
-# largest prescaler; an ESP32 takes any.
-_WDT_MAX_MS = {"rp2": 8388, "stm32": 32767}
-
-
 class WDT:
     def __init__(self, id=0, timeout=5000):
-        top = _WDT_MAX_MS.get(_hil.info["board"]["port"])
+        top = _wdt_max  # hil/ports.py WDT_MAX_MS
         if timeout < 1 or (top is not None and timeout > top):
             raise ValueError("WDT timeout out of range")
         _hil.wdt_timeout_us = timeout * 1000
@@ -447,14 +504,33 @@ class Timer:
             _hil.timers.remove(self)
 
 
+def _check_sleep(ms, top):
+    if top is not None and ms > top:
+        # rp2: "sleep too long" (modmachine.c); stm32: "wakeup value too large" (rtc.c pyb_rtc_wakeup)
+        raise ValueError("sleep too long")
+
+
 def deepsleep(ms=0):
+    _check_sleep(ms, _ds_max)
     raise _hil.DeepSleep(ms)
 
 
 def lightsleep(ms=0):
-    if ms > 0:
-        _hil.event("lightsleep", ms=ms)
-        _hil.advance(ms * 1000)
+    if ms <= 0:
+        return
+    _check_sleep(ms, _ls_max)
+    _hil.event("lightsleep", ms=ms)
+    wdt = _wdt_ls
+    if _hil.wdt_timeout_us and wdt != "stops" and _hil.now_us + ms * 1000 - _hil.wdt_fed_us > _hil.wdt_timeout_us:
+        if wdt == "locks_chip":
+            # micropython#17228: the RP2040's watchdog fires in lightsleep and the chip hangs until a power cycle
+            _hil.now_us = _hil.wdt_fed_us + _hil.wdt_timeout_us
+            raise _hil.Locked()
+    if wdt == "stops":
+        _hil.wdt_fed_us += ms * 1000  # the ESP32's task watchdog does not count while the chip sleeps
+    if not _ticks_ls:
+        _hil.boot_us += ms * 1000  # stm32 Stop mode: SysTick stops, ticks_ms() does not count the sleep
+    _hil.advance(ms * 1000)
 
 
 def idle():
@@ -473,12 +549,12 @@ def reset_cause():
     return _hil.info["reset_cause"]
 
 
-def wake_reason():
+def _wake_reason():
     return _hil.info["wake_reason"]
 
 
 def unique_id():
-    return bytes.fromhex(_hil.info["unique_id"])
+    return bytes.fromhex(_hil.info["unique_id"])  # 6, 8 or 12 bytes by port (hil/ports.py UNIQUE_ID_BYTES)
 
 
 def freq(f=None):
@@ -502,3 +578,6 @@ def time_pulse_us(pin, pulse_level, timeout_us=1000000):
 
 def bootloader():
     raise _hil.Reset()
+
+
+_configure_from_env()  # last: _configure() needs every function above
