@@ -19,7 +19,7 @@ demo: $(STAMP)
 	$(BIN)/citynode emulate --app classair --scenario school-day --plot demo-classair.png
 	@echo "The school day's plot (CO2, the light, the uplinks): $(CURDIR)/demo-classair.png"
 
-test: $(STAMP)
+test: $(STAMP) lint
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m pytest
 
 bench: $(STAMP)

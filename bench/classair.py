@@ -8,6 +8,7 @@ import re
 import tempfile
 import time
 
+from hil import heap
 from hil.emulator import EmulatedBoard
 from hil.network import attach_network
 
@@ -87,29 +88,10 @@ def school_day():
     return wall, problems, periodic
 
 
-def min_heap_kb(mode="process", hi=128, step=2):
-    """The smallest emulator heap (KB) a school morning runs in without a MemoryError: going down from `hi` in
-    `step` KB, the last size before the first that fails (a lucky size below a failing one does not count)."""
-
-    def runs(kb):
-        with tempfile.TemporaryDirectory() as d:
-            b = _board(d, heap_kb=kb, mode=mode)
-            r = b.run(hours=10)
-            bad = r.halted or any(
-                "MemoryError" in e.get("line", "") or "memory allocation failed" in e.get("line", "")
-                for e in b.events
-                if e["type"] == "log"
-            )
-            ups = sum(1 for e in b.events if e["type"] == "lora_frame" and e.get("frame") == "uplink")
-            b.close()
-            return not bad and ups > 0
-
-    best = None
-    for kb in range(hi, 0, -step):
-        if not runs(kb):
-            break
-        best = kb
-    return best
+def min_heap_kb(mode="process", board="heltec-wifi-lora32-v3"):
+    """The smallest emulator heap (KB) a school morning runs in (hil/heap.py: the scenario and the search every
+    app's figure uses, bench/roles.py)."""
+    return heap.min_heap_kb(board, "classair", mode=mode)
 
 
 def flicker_week():

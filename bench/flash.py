@@ -123,7 +123,7 @@ def _flash_and_deploy(n: int, image: Path, bundle, work: Path) -> float:
 
 
 def run():
-    from hil.rom_loader import make_firmware_image
+    from hil.rom_image import make_firmware_image
 
     rows = []
     with tempfile.TemporaryDirectory() as d:

@@ -18,6 +18,7 @@ import tempfile
 import threading
 
 from fleet.lorawan import frames, region
+from hil import heap
 from hil.emulator import EmulatedBoard
 from hil.network import attach_network
 
@@ -176,12 +177,7 @@ def min_heap_kb(lo: int = 40, hi: int = 128, step: int = 2) -> int | None:
             ups = [f for f in radio.frames if f["frame"] == "uplink" and f["mic_ok"]]
             return r.halted is None and not mem and len(ups) >= 23
 
-    best = None
-    for kb in range(hi, lo - 1, -step):
-        if not runs(kb):
-            break
-        best = kb
-    return best
+    return heap.smallest_heap_kb(runs, hi=hi, lo=lo, step=step)
 
 
 def run():

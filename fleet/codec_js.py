@@ -3,7 +3,8 @@
 One self-contained ES5 script (no require/import; runs in The Things Stack's goja and ChirpStack v4's QuickJS):
 `decodeUplink(input)`, `decodeDownlink(input)`, `encodeDownlink(input)`. It reads exactly what `fleet.payloads`
 reads: same data, same warnings, and an error wherever the Python codec raises (tests run both on the same random
-frames in Node.js).
+frames in Node.js). encodeDownlink refuses a downlink that breaks one of the role's rules between settings, in
+the node's words, checking the settings it does not carry at their defaults.
 
 Formats: "tts" returns `{data, warnings, errors}` (errors set = failed) and encodeDownlink `{bytes, fPort, warnings,
 errors}`; "chirpstack" returns `{data, warnings}` / `{bytes}` and throws an Error on failure, which ChirpStack
@@ -62,7 +63,33 @@ def schema_json(roles: list[str]) -> dict:
             }
             if msg.direction == "down":
                 config[role] = msg.fport
-    return {"version": S.VERSION, "ports": ports, "config": config}
+    # The rules between settings, and the defaults of the settings they read (what a downlink that does not carry
+    # one is checked against: the codec cannot know the node's own).
+    rules, defaults = {}, {}
+    for role in roles:
+        rs = S.ROLES[role].get("rules", [])
+        if rs:
+            d = P.defaults(role)
+            rules[role] = [
+                {
+                    "l": r["left"],
+                    "op": r["op"],
+                    "r": r["right"],
+                    "off": r["offset"],
+                    "uz": r["unless_zero"],
+                    "text": S.rule_text(r, why=False),
+                    "why": r["doc"],
+                }
+                for r in rs
+            ]
+            defaults[role] = {k: d[k] for r in rs for k in (r["left"], r["right"])}
+    return {
+        "version": S.VERSION,
+        "ports": ports,
+        "config": config,
+        "rules": rules,
+        "defaults": defaults,
+    }
 
 
 def generate(fmt: str = "tts", role: str | None = None, built_only: bool = False) -> str:
@@ -425,7 +452,25 @@ function encodeConfig(role, values) {
   }
   if (!count) fail("nothing to send: give at least one " + role + " setting");
   head(out, 5, count);
-  return {fPort: msg === null ? 0 : SCHEMA.config[role], bytes: out.concat(body)};
+  var fPort = SCHEMA.config[role], bytes = out.concat(body);
+  checkRules(role, decodeFrame(bytes, fPort).data);
+  return {fPort: fPort, bytes: bytes};
+}
+// The role's rules over the settings as the node decodes them, the others at their defaults (the node's own are
+// not known here): the node refuses a downlink that breaks one, with the same words (firmware/payload.py).
+function checkRules(role, data) {
+  var rules = SCHEMA.rules[role] || [], d = SCHEMA.defaults[role];
+  for (var i = 0; i < rules.length; i++) {
+    var r = rules[i], assumed = [];
+    var a = data.hasOwnProperty(r.l) ? data[r.l] : (assumed.push(r.l + "=" + String(d[r.l])), d[r.l]);
+    if (r.uz && !a) continue;
+    var b = (data.hasOwnProperty(r.r) ? data[r.r] : (assumed.push(r.r + "=" + String(d[r.r])), d[r.r])) + r.off;
+    if (r.op === "<" ? a < b : a <= b) continue;
+    var text = r.text + " (" + r.l + "=" + String(a) + ", " + r.r + "=" + String(b - r.off) + ")";
+    if (r.why) text += ": " + r.why;
+    if (assumed.length) text += "; assumed the node's " + assumed.join(", ") + " (the default" + (assumed.length > 1 ? "s" : "") + ")";
+    fail(text);
+  }
 }
 function result(fn) {
   try {

@@ -3,8 +3,11 @@
     decode(fport, data, role=None)         -> Decoded(role, message, direction, data, warnings)  any FPort
     decode_uplink(fport, data, role=None)  -> Decoded                                          uplinks only
     encode_uplink(role, message, values)   -> bytes   (what the node sends: the firmware encoder's twin)
-    encode_downlink(role, values)          -> (fport, bytes)   validated against the schema's ranges
+    encode_downlink(role, values, node=None) -> (fport, bytes)  validated: ranges, then the role's rules over
+                                                                  the node's settings (`node`, else defaults)
     decode_downlink(role, fport, data)     -> dict    (what the node accepts)
+    check_config(role, new, get)           -> None | the broken rule in words (the node's payload.check_config)
+    SETTINGS[app], defaults(app)           every setting of a role or tool app (compiled fields), their defaults
 
 Malformed input raises PayloadError (a ValueError) with one line naming the problem. Decoded values are in the
 schema's units, enums by name, flags as a list of names, bytes as hex; wire values outside a field's range or
@@ -512,8 +515,13 @@ def decode_downlink(role: str, fport: int, data: bytes) -> dict:
     return _decode_down(msg, data)[0]
 
 
-def encode_downlink(role: str, values: dict) -> tuple[int, bytes]:
-    """Validated configuration downlink: (fport, bytes). Unknown names or out-of-range values: PayloadError."""
+def encode_downlink(
+    role: str, values: dict, node: dict | None = None, *, rules: bool = True
+) -> tuple[int, bytes]:
+    """Validated configuration downlink: (fport, bytes). Unknown names or out-of-range values: PayloadError; a
+    downlink that would break one of the role's rules: RuleError, checked as the node checks it (on the values it
+    decodes, over its other settings: `node`, the ones known, else the role's defaults). rules=False sends it
+    anyway (tests: what the node does with it)."""
     msg = config_message(role)
     known = {n: (i, f) for i, f in enumerate(msg.fields) for n in _names(f)}
     for n in values:
@@ -527,18 +535,9 @@ def encode_downlink(role: str, values: dict) -> tuple[int, bytes]:
         t = f["type"]
         v = values.get(f["name"])
         if t == "num":
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise PayloadError(f"{f['name']}: expected a number, got {v!r}")
-            if not f["min"] <= v <= f["max"]:
-                raise PayloadError(f"{f['name']}: {v} outside {f['min']}..{f['max']} {f['unit']}".rstrip())
-            w = wire_of(f, v)
-            if value_of(f, w) != v and abs(value_of(f, w) - v) > 1e-9 * max(1, abs(v)):
-                raise PayloadError(f"{f['name']}: {v} is not a multiple of {f['res']} {f['unit']}".rstrip())
-            m[key] = w
+            m[key] = wire_of(f, _check_num(f, v))
         elif t == "bool":
-            if not isinstance(v, bool):
-                raise PayloadError(f"{f['name']}: expected true or false, got {v!r}")
-            m[key] = v
+            m[key] = _check_bool(f, v)
         elif t == "text":
             if not isinstance(v, str) or len(v.encode()) > f["max_len"]:
                 raise PayloadError(f"{f['name']}: expected text of at most {f['max_len']} bytes")
@@ -551,7 +550,165 @@ def encode_downlink(role: str, values: dict) -> tuple[int, bytes]:
             m[key] = _pack_encode(f, values, 0, strict=True)[0]
     if not m:
         raise PayloadError(f"nothing to send: give at least one {role} setting")
-    return msg.fport, cbor2.dumps(m, canonical=True)
+    data = cbor2.dumps(m, canonical=True)
+    if rules:
+        node = node or {}
+        broken = broken_rule(role, _decode_down(msg, data)[0], node)
+        if broken:
+            r, reason, assumed = broken
+            raise RuleError(r, reason, assumed, ASSUMED_NODE)
+    return msg.fport, data
+
+
+def _check_num(f: dict, v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise PayloadError(f"{f['name']}: expected a number, got {v!r}")
+    if not f["min"] <= v <= f["max"]:
+        raise PayloadError(f"{f['name']}: {v} outside {f['min']}..{f['max']} {f['unit']}".rstrip())
+    w = wire_of(f, v)
+    if value_of(f, w) != v and abs(value_of(f, w) - v) > 1e-9 * max(1, abs(v)):
+        raise PayloadError(f"{f['name']}: {v} is not a multiple of {f['res']} {f['unit']}".rstrip())
+    return v
+
+
+def _check_bool(f: dict, v) -> bool:
+    if not isinstance(v, bool):
+        raise PayloadError(f"{f['name']}: expected true or false, got {v!r}")
+    return v
+
+
+# ------------------------------------------------------------------------------------------ settings and rules
+
+
+ASSUMED_NODE = "assumed the node's {} (the default{s})"
+
+
+class RuleError(PayloadError):
+    """A set of settings breaks one of the role's rules. `reason` is what the node logs when it refuses the same
+    (payload.check_config); the message adds the rule's why and which values were not given but assumed."""
+
+    def __init__(self, rule: dict, reason: str, assumed: dict, assumed_as: str = "{} by default"):
+        self.rule, self.reason, self.assumed = rule, reason, assumed
+        super().__init__(self.text(assumed_as))
+
+    def text(self, assumed_as: str) -> str:
+        """The refusal in one line; assumed_as says how the assumed values were assumed: "{}" takes them
+        ("red_ppm=800"), "{s}" is "s" for more than one."""
+        text = self.reason + (f": {self.rule['doc']}" if self.rule["doc"] else "")
+        if self.assumed:
+            pairs = ", ".join(f"{k}={fmt(v)}" for k, v in self.assumed.items())
+            text += "; " + assumed_as.format(pairs, s="s" if len(self.assumed) > 1 else "")
+        return text
+
+
+def check_value(f: dict, v):
+    """One setting's value, checked against its field (range, resolution, choices) and normalised as the node
+    holds it: a number on its resolution (int when the resolution is), an enum by name. PayloadError if bad."""
+    t = f["type"]
+    if t == "num":
+        _check_num(f, v)
+        return value_of(f, wire_of(f, v))
+    if t == "bool":
+        return _check_bool(f, v)
+    if t != "pack" or len(f["parts"]) != 1 or f.get("sign"):
+        raise PayloadError(f"{f['name']}: not a setting")
+    p = f["parts"][0]
+    if p["kind"] == "enum" and not isinstance(v, str):
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < len(p["arg"]):
+            raise PayloadError(f"{p['name']}: {v!r} is not one of {', '.join(p['arg'])}")
+        return p["arg"][v]
+    _pack_encode(f, {p["name"]: v}, 0, strict=True)
+    if p["kind"] == "flags" and isinstance(v, (list, tuple, set)):
+        return sum(1 << p["arg"].index(n) for n in set(v))
+    return v
+
+
+def broken_rule(role: str, new: dict, node: dict, rules=None) -> tuple[dict, str, dict] | None:
+    """The first of the role's rules (or of `rules`) that `new` (settings as the node decodes them) breaks over the
+    node's other settings (`node`, else the role's defaults): (rule, reason as the node says it, {key: default}
+    assumed)."""
+    d = defaults(role)
+    assumed: dict = {}
+
+    def get(k):
+        if k in node:
+            return node[k]
+        assumed[k] = d[k]
+        return d[k]
+
+    for r in S.ROLES[role].get("rules", ()) if rules is None else rules:
+        assumed.clear()
+        why = check_config(role, new, get, [r])
+        if why:
+            return r, why, dict(assumed)
+    return None
+
+
+def check_config(role: str, new: dict, get, rules=None) -> str | None:
+    """None if the settings `new`, over the node's others (get(key)), keep the role's rules; else the broken rule
+    in words: exactly firmware/payload.py's check_config, which the node runs on every configuration downlink."""
+    for r in S.ROLES[role].get("rules", ()) if rules is None else rules:
+        a = new[r["left"]] if r["left"] in new else get(r["left"])
+        if r["unless_zero"] and not a:
+            continue
+        b = (new[r["right"]] if r["right"] in new else get(r["right"])) + r["offset"]
+        if not (a < b if r["op"] == "<" else a <= b):
+            return f"{S.rule_text(r, why=False)} ({r['left']}={fmt(a)}, {r['right']}={fmt(b - r['offset'])})"
+    return None
+
+
+def _compile_settings() -> dict[str, dict[str, dict]]:
+    """{app: {setting: compiled field}} for every role and tool app: the role's config fields that have a default
+    (the rest are one-shot actions), its node-only settings, the link's; a tool app's own. Defaults and rules are
+    checked here, so a schema mistake fails at import."""
+    out: dict[str, dict[str, dict]] = {}
+    for app, spec in list(S.ROLES.items()) + list(S.TOOL_APPS.items()):
+        fields = []
+        if app in S.ROLES:
+            fields += [f for f in MESSAGES[app]["config"].fields if f.get("default") is not None]
+            fields += [_compile_field(f) for f in spec.get("settings", []) + S.LINK_SETTINGS]
+        else:
+            fields += [_compile_field(f) for f in spec.get("settings", [])]
+        settings: dict[str, dict] = {}
+        for f in fields:
+            if f["name"] in settings:
+                raise ValueError(f"{app}: setting {f['name']} declared twice")
+            if f.get("default") is not None:
+                try:
+                    if check_value(f, f["default"]) != f["default"]:
+                        raise PayloadError("not as the node holds it")
+                except PayloadError as e:
+                    raise ValueError(f"{app}: the default of {f['name']}: {e}") from None
+            settings[f["name"]] = f
+        for r in spec.get("rules", []):
+            for k in (r["left"], r["right"]):
+                if k not in settings or settings[k]["type"] != "num" or settings[k].get("default") is None:
+                    raise ValueError(f"{app}: rule on {k}: not a number setting with a default")
+        out[app] = settings
+    return out
+
+
+SETTINGS = _compile_settings()
+
+
+def defaults(app: str, link: bool = True) -> dict:
+    """Every setting of a role or tool app that has a default -> its default (what the node assumes unset).
+    link=False: the app's own, without the LoRaWAN link's (the node's MAC holds those)."""
+    skip = () if link else {f["name"] for f in S.LINK_SETTINGS}
+    return {
+        n: f["default"] for n, f in SETTINGS[app].items() if f.get("default") is not None and n not in skip
+    }
+
+
+def one_shots(role: str) -> list[str]:
+    """A role's config fields that are actions, not settings: sent once, never stored (command, frc_ppm, ...)."""
+    return [n for f in config_message(role).fields for n in _names(f) if f.get("default") is None]
+
+
+for _role in S.ROLES:
+    _why = check_config(_role, defaults(_role), defaults(_role).get)
+    if _why:
+        raise ValueError(f"{_role}: its defaults break its rules: {_why}")
 
 
 # ------------------------------------------------------------------------------------------------ size analysis

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fleet import payloads as P
 from fleet import payloads_schema as S
 
@@ -66,6 +68,17 @@ if dl:
 - Decoders (Python, JavaScript) return the fields by name, enums by name, flags as a list of names, bytes as hex;
   a value outside its range or an unexpected trailing item is a warning, not an error, on uplinks; on downlinks it
   is an error.
+
+## Settings and rules
+
+Each role's settings are listed after its messages, with their ranges and defaults: the ones a configuration
+downlink carries (its key) and the ones only config.json sets. A setting nobody set has its default; a value from
+a downlink wins over config.json. The **rules** between settings are checked over all of them, the node's
+current ones where a downlink or a command does not give them: by the node before it applies a downlink (it
+refuses the whole downlink and logs the broken rule), by `citynode encode-downlink` (which assumes the node has
+the defaults unless told its values with `--node KEY=VALUE`) and the JavaScript codec's `encodeDownlink` (defaults)
+before one is sent, and by `citynode emulate --config` and `citynode provision --set` for config.json. Built
+roles get their defaults on the node from `firmware/apps/<role>/settings.py`, generated from the schema.
 """
 
 
@@ -116,6 +129,47 @@ def _rows(msg: P.Message) -> list[str]:
     return rows
 
 
+def _values(f: dict) -> str:
+    if f["type"] == "pack":
+        p = f["parts"][0]
+        return ", ".join(p["arg"]) if p["kind"] == "enum" else _part_desc(p)
+    if f["type"] == "num":
+        step = f" (step {f['res']})" if f["res"] != 1 else ""
+        return f"{f['min']}..{f['max']} {f['unit']}".rstrip() + step
+    return _range(f)
+
+
+def _default(f: dict) -> str:
+    d = f.get("default")
+    if d is None:
+        return "none"
+    if isinstance(d, bool):
+        return "true" if d else "false"
+    return f"{d} {f['unit']}".rstrip() if f["type"] == "num" else str(d)
+
+
+def settings_section(app: str, keys: dict[str, int], rules: list[dict], one_shots: list[str]) -> list[str]:
+    link = {f["name"] for f in S.LINK_SETTINGS}
+    out = ["| setting | values | default | set by | meaning |", "|---|---|---|---|---|"]
+    for name, f in P.SETTINGS[app].items():
+        if name in link:
+            continue
+        by = f"downlink key {keys[name]}, config.json" if name in keys else "config.json"
+        out.append(f"| `{name}` | {_values(f)} | {_default(f)} | {by} | {f['doc']} |")
+    out.append("")
+    if one_shots:
+        out.append(
+            f"One-shot actions (a downlink only, no default): {', '.join(f'`{n}`' for n in one_shots)}.\n"
+        )
+    if rules:
+        out.append("Rules:\n")
+        out += [f"- {S.rule_text(r)}" for r in rules]
+        out.append("")
+    if any(n in link for n in P.SETTINGS[app]):
+        out.append("And the LoRaWAN link's settings (below).\n")
+    return out
+
+
 def render() -> str:
     from fleet import payloads_compare
 
@@ -138,4 +192,20 @@ def render() -> str:
             out.append("| # | field | values | meaning |\n|---|---|---|---|")
             out += _rows(msg)
             out.append("")
-    return "\n".join(out).rstrip() + "\n"
+        cfg = P.config_message(role)
+        keys = {n: i for i, f in enumerate(cfg.fields) for n in P._names(f)}
+        out.append(f"### {role} settings\n")
+        out += settings_section(role, keys, spec.get("rules", []), P.one_shots(role))
+    out.append("\n## Tool apps\n")
+    out.append("Firmware apps that are not roles: no payload of the schema, never provisioned as a role.\n")
+    for app, spec in S.TOOL_APPS.items():
+        out.append(f"### {app}\n\n{spec['doc'][:1].upper() + spec['doc'][1:]}.\n")
+        out += settings_section(app, {}, [], [])
+    out.append("\n## LoRaWAN link settings\n")
+    out.append(
+        "Every app on the network (the roles, lorawan_probe) takes these in config.json; the node's MAC reads them.\n"
+    )
+    out.append("| setting | values | default | meaning |\n|---|---|---|---|")
+    for f in map(P._compile_field, S.LINK_SETTINGS):
+        out.append(f"| `{f['name']}` | {_values(f)} | {_default(f)} | {f['doc']} |")
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).rstrip() + "\n"

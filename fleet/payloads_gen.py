@@ -1,6 +1,7 @@
-"""Generate the files the payload schema drives: the node's per-role tables and docs/payloads.md.
+"""Generate the files the payload schema drives: the node's per-role tables, each built role's settings
+(firmware/apps/<role>/settings.py) and docs/payloads.md.
 
-    python -m fleet.payloads_gen          # rewrite firmware/payload_<role>.py and docs/payloads.md
+    python -m fleet.payloads_gen          # rewrite them
     python -m fleet.payloads_gen --check  # exit 1 if any of them is stale
 
 (The JavaScript codec is generated on demand: `citynode codec`.) Tests fail while a generated file is stale.
@@ -83,10 +84,26 @@ def firmware_table(role: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def role_settings(role: str) -> str:
+    """apps/<role>/settings.py: the role's defaults and get(node, key), which every module of the role reads its
+    settings through. Loaded in most halves of a wake: nothing else goes in it (heap)."""
+    items = [f"    {k!r}: {v!r}," for k, v in P.defaults(role, link=False).items()]
+    head = (
+        f"# The {role} role's settings and their defaults: generated from fleet/payloads_schema.py (schema "
+        f"v{S.VERSION})\n# by `python -m fleet.payloads_gen`. Do not edit. Ranges and rules: docs/payloads.md. A value "
+        "applied by\n# downlink (in the store) wins over config.json, which wins over these. Every module of the role "
+        "reads\n# its settings through get(); node.settings.role_default(node, key) finds them too.\n"
+    )
+    body = "\n".join(["DEFAULTS = {", *items, "}", "", "", "def get(node, key):"])
+    return head + body + "\n    return node.setting(key, DEFAULTS[key])\n"
+
+
 def outputs(root: Path) -> dict[Path, str]:
-    from fleet import payloads_doc
+    from fleet import payloads_doc, roles
 
     out = {root / "firmware" / f"payload_{role}.py": firmware_table(role) for role in P.ROLES}
+    for role in roles.BUILT:
+        out[root / "firmware" / "apps" / role / "settings.py"] = role_settings(role)
     out[root / "docs" / "payloads.md"] = payloads_doc.render()
     return out
 

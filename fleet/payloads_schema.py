@@ -16,6 +16,15 @@ Wire format (version 1)
   (older decoders ignore trailing items, newer ones accept their absence); any other change takes a new FPort
   from the role's block, and the old message stays here (retired) so old nodes still decode.
 
+Settings (version 1)
+- Every setting a node app has lives here with its range (or choices) and its default: a role's downlinkable ones
+  are its config message's fields with a `default=`; a config field without one is a one-shot action (`command`,
+  `frc_ppm`); the settings no downlink carries are the role's "settings" list (tool apps: TOOL_APPS), and the
+  LoRaWAN link's own (LINK_SETTINGS) apply to every app on the network. The role's "rules" say how settings must
+  relate. The generator writes each built role's defaults to `firmware/apps/<role>/settings.py`; the node
+  (payload.check_config), `citynode encode-downlink`, `emulate --config`, `provision --set` (fleet/role_settings.py)
+  and the JavaScript codec all check the same ranges and rules.
+
 Field constructors return plain dicts; the field names carry their unit (`temp_c`, `co2_ppm`).
 """
 
@@ -31,7 +40,7 @@ COMMON_FLAGS = ["sensor_fault", "out_of_range", "low_battery"]
 DURATION_STEPS = [(0, 0, 1), (60, 60, 5), (120, 360, 30), (204, 2880, 360)]
 
 
-def num(name, unit, lo, hi, res=1, zero=0, doc=""):
+def num(name, unit, lo, hi, res=1, zero=0, doc="", default=None):
     return {
         "name": name,
         "type": "num",
@@ -41,11 +50,12 @@ def num(name, unit, lo, hi, res=1, zero=0, doc=""):
         "res": res,
         "zero": zero,
         "doc": doc,
+        "default": default,
     }
 
 
-def boolean(name, doc=""):
-    return {"name": name, "type": "bool", "doc": doc}
+def boolean(name, doc="", default=None):
+    return {"name": name, "type": "bool", "doc": doc, "default": default}
 
 
 def text(name, max_len, doc=""):
@@ -56,14 +66,15 @@ def binary(name, max_len, doc=""):
     return {"name": name, "type": "bytes", "max_len": max_len, "doc": doc}
 
 
-def pack(name, parts, sign=None, doc=""):
+def pack(name, parts, sign=None, doc="", default=None):
     """Parts: (name, bits, kind, arg): kind "uint" | "enum" (arg: names) | "flags" (arg: names, bit 0 first) |
-    "bool" | "steps" (arg: step table, unit minutes)."""
+    "bool" | "steps" (arg: step table, unit minutes). A default only for a one-part pack (a setting)."""
     return {
         "name": name,
         "type": "pack",
         "sign": sign,
         "doc": doc,
+        "default": default,
         "parts": [
             {
                 "name": p[0],
@@ -78,12 +89,12 @@ def pack(name, parts, sign=None, doc=""):
 
 
 # A single enum/uint/flags/steps value is a one-part pack.
-def enum(name, names, bits, doc=""):
-    return pack(name, [(name, bits, "enum", names, doc)], doc=doc)
+def enum(name, names, bits, doc="", default=None):
+    return pack(name, [(name, bits, "enum", names, doc)], doc=doc, default=default)
 
 
-def uint(name, bits, doc=""):
-    return pack(name, [(name, bits, "uint", None, doc)], doc=doc)
+def uint(name, bits, doc="", default=None):
+    return pack(name, [(name, bits, "uint", None, doc)], doc=doc, default=default)
 
 
 def flags(name, names, doc=""):
@@ -138,11 +149,17 @@ def status_fields():
     ]
 
 
-def config_common():
-    """Downlink keys 0..2, the same for every role; role keys follow from 3."""
+def config_common(interval_s):
+    """Downlink keys 0..2, the same for every role; role keys follow from 3. interval_s: the role's default."""
     return [
         num(
-            "interval_s", "s", 60, 86400, res=60, doc="time between periodic uplinks (heartbeats for parking)"
+            "interval_s",
+            "s",
+            60,
+            86400,
+            res=60,
+            doc="time between periodic uplinks (heartbeats for parking)",
+            default=interval_s,
         ),
         enum(
             "command",
@@ -150,8 +167,17 @@ def config_common():
             2,
             doc="one-shot action: send a status now, reboot, or join again",
         ),
-        boolean("confirmed", doc="send events as confirmed uplinks"),
+        boolean("confirmed", doc="send events as confirmed uplinks", default=False),
     ]
+
+
+# The LoRaWAN link's settings (config.json only), read by the node's MAC for any app on the network.
+LINK_SETTINGS = [
+    num(
+        "dr", "", 0, 5, doc="data rate to join and start the session at (default: joins sweep down from DR5)"
+    ),
+    boolean("adr", doc="let the network adapt the data rate and power (LinkADR)", default=True),
+]
 
 
 def state(extra_flags=(), parts_before=(), sign=None):
@@ -199,9 +225,9 @@ ROLES = {
             "config": {
                 "fport": 15,
                 "dir": "down",
-                "fields": config_common()
+                "fields": config_common(interval_s=900)
                 + [
-                    num("red_ppm", "ppm", 400, 5000, res=10, doc="LED turns red at or above"),
+                    num("red_ppm", "ppm", 400, 5000, res=10, doc="LED turns red at or above", default=800),
                     num(
                         "hysteresis_ppm",
                         "ppm",
@@ -209,6 +235,7 @@ ROLES = {
                         1000,
                         res=10,
                         doc="LED leaves a colour this far below its threshold",
+                        default=100,
                     ),
                     num(
                         "orange_ppm",
@@ -217,12 +244,15 @@ ROLES = {
                         5000,
                         res=10,
                         doc="LED turns orange at or above (0: no orange)",
+                        default=0,
                     ),
-                    num("active_start_h", "h", 0, 23, doc="active hours start (local time)"),
-                    num("active_end_h", "h", 0, 24, doc="active hours end (local time)"),
-                    uint("active_days", 7, doc="active weekdays, bit 0 = Monday"),
-                    enum("led_mode", ["traffic", "red_only", "off"], 2, doc="LED behaviour"),
-                    boolean("asc", doc="SCD4x automatic self-calibration on"),
+                    num("active_start_h", "h", 0, 23, doc="active hours start (local time)", default=7),
+                    num("active_end_h", "h", 0, 24, doc="active hours end (local time)", default=18),
+                    uint("active_days", 7, doc="active weekdays, bit 0 = Monday", default=0x1F),
+                    enum(
+                        "led_mode", ["traffic", "red_only", "off"], 2, doc="LED behaviour", default="traffic"
+                    ),
+                    boolean("asc", doc="SCD4x automatic self-calibration on", default=True),
                     num(
                         "frc_ppm",
                         "ppm",
@@ -233,6 +263,34 @@ ROLES = {
                 ],
             },
         },
+        # Set in config.json only (`citynode provision --set`, `citynode emulate --config`).
+        "settings": [
+            num(
+                "idle_interval_s",
+                "s",
+                0,
+                86400,
+                res=60,
+                doc="time between measurements outside active hours (0: none, the light stays off)",
+                default=3600,
+            ),
+            num(
+                "altitude_m",
+                "m",
+                0,
+                3000,
+                doc="altitude for the CO2 sensor's pressure compensation",
+                default=0,
+            ),
+            num("tz_min", "min", -720, 840, res=15, doc="local time minus UTC, in winter", default=60),
+            enum(
+                "dst",
+                ["eu", "none"],
+                1,
+                doc="summer time rule: EU (last Sundays of March and October)",
+                default="eu",
+            ),
+        ],
         "rules": [
             rule("orange_ppm", "<", "red_ppm", unless_zero=True, doc="orange comes before red"),
             rule(
@@ -278,13 +336,15 @@ ROLES = {
             "config": {
                 "fport": 25,
                 "dir": "down",
-                "fields": config_common()
+                "fields": config_common(interval_s=3600)
                 + [
-                    num("full_pct", "%", 50, 100, doc="full alarm at or above"),
-                    num("depth_mm", "mm", 200, 5000, doc="sensor to the bottom of the empty bin"),
-                    num("fire_c", "°C", 40, 85, doc="fire alarm at or above"),
-                    num("tilt_deg", "°", 10, 90, doc="tilt alarm beyond"),
-                    num("confirm_n", "", 1, 5, doc="readings that must agree before an alarm"),
+                    num("full_pct", "%", 50, 100, doc="full alarm at or above", default=80),
+                    num(
+                        "depth_mm", "mm", 200, 5000, doc="sensor to the bottom of the empty bin", default=1000
+                    ),
+                    num("fire_c", "°C", 40, 85, doc="fire alarm at or above", default=60),
+                    num("tilt_deg", "°", 10, 90, doc="tilt alarm beyond", default=45),
+                    num("confirm_n", "", 1, 5, doc="readings that must agree before an alarm", default=2),
                 ],
             },
         },
@@ -321,10 +381,17 @@ ROLES = {
             "config": {
                 "fport": 35,
                 "dir": "down",
-                "fields": config_common()
+                "fields": config_common(interval_s=3600)
                 + [
-                    num("threshold_ut", "µT", 1, 200, doc="field deviation that means occupied"),
-                    num("hold_s", "s", 1, 60, doc="a change must last this long before it is reported"),
+                    num("threshold_ut", "µT", 1, 200, doc="field deviation that means occupied", default=30),
+                    num(
+                        "hold_s",
+                        "s",
+                        1,
+                        60,
+                        doc="a change must last this long before it is reported",
+                        default=10,
+                    ),
                     boolean(
                         "calibrate",
                         doc="take the empty-space baseline now (one-shot; the space must be empty)",
@@ -378,13 +445,13 @@ ROLES = {
             "config": {
                 "fport": 45,
                 "dir": "down",
-                "fields": config_common()
+                "fields": config_common(interval_s=900)
                 + [
-                    num("alarm_day_db", "dB(A)", 40, 130, doc="alarm threshold by day"),
-                    num("alarm_night_db", "dB(A)", 40, 130, doc="alarm threshold by night"),
-                    num("night_start_h", "h", 0, 23, doc="night starts (local time)"),
-                    num("night_end_h", "h", 0, 23, doc="night ends (local time)"),
-                    num("alarm_hold_s", "s", 1, 600, doc="level must stay above this long"),
+                    num("alarm_day_db", "dB(A)", 40, 130, doc="alarm threshold by day", default=70),
+                    num("alarm_night_db", "dB(A)", 40, 130, doc="alarm threshold by night", default=60),
+                    num("night_start_h", "h", 0, 23, doc="night starts (local time)", default=22),
+                    num("night_end_h", "h", 0, 23, doc="night ends (local time)", default=7),
+                    num("alarm_hold_s", "s", 1, 600, doc="level must stay above this long", default=60),
                 ],
             },
         },
@@ -423,19 +490,31 @@ ROLES = {
             "config": {
                 "fport": 55,
                 "dir": "down",
-                "fields": config_common()
+                "fields": config_common(interval_s=900)
                 + [
-                    num("frost_c", "°C", -10, 10, res=0.5, doc="frost alarm at or below"),
-                    num("heat_c", "°C", 20, 60, res=0.5, doc="heat alarm at or above"),
-                    num("dry_vwc_pct", "%", 0, 60, doc="dry-soil alarm at or below"),
+                    num("frost_c", "°C", -10, 10, res=0.5, doc="frost alarm at or below", default=2),
+                    num("heat_c", "°C", 20, 60, res=0.5, doc="heat alarm at or above", default=35),
+                    num("dry_vwc_pct", "%", 0, 60, doc="dry-soil alarm at or below", default=20),
                 ],
             },
         },
     },
 }
 
-# Firmware apps that are not roles: they send no payload of the schema and are never provisioned as a role.
+# Firmware apps that are not roles: they send no payload of the schema and are never provisioned as a role. Their
+# settings (config.json) are declared like a role's, and validated the same way.
 TOOL_APPS = {
-    "counter": "counts its wakes, no network: what an unprovisioned node runs",
-    "lorawan_probe": "a link test: one small uplink per wake (wake counter, last SNR)",
+    "counter": {
+        "doc": "counts its wakes, no network: what an unprovisioned node runs",
+        "settings": [num("interval_s", "s", 1, 86400, doc="time between wakes", default=900)],
+    },
+    "lorawan_probe": {
+        "doc": "a link test: one small uplink per wake (wake counter, last SNR)",
+        "settings": [
+            num("interval_s", "s", 1, 86400, doc="time between uplinks", default=900),
+            num("fport", "", 1, 223, doc="FPort of the probe's uplinks", default=1),
+            boolean("confirmed", doc="send confirmed uplinks", default=False),
+        ]
+        + LINK_SETTINGS,
+    },
 }

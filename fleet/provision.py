@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from fleet import roles
+from fleet import role_settings, roles
 from fleet import vault as vault_mod
 from fleet.registry import Registry, RegistryError
 from fleet.settings import Settings
@@ -309,6 +309,7 @@ class Request:
     board: str | None = None
     replace: str | None = None
     settings: dict = field(default_factory=dict)  # extra app settings for config.json (e.g. interval_s)
+    ignore_heap: bool = False  # go ahead even if the role needs more heap than the board has (citynode.fits)
 
 
 @dataclass
@@ -359,7 +360,30 @@ def check_request(req: Request, reg: Registry) -> tuple[dict | None, Request]:
     for k in req.settings:
         if k in RESERVED:
             raise ProvisionError(f"setting {k!r} is set by provisioning itself")
+    try:
+        # keys and values here; the rules between settings once the node's current config is known (node_config)
+        req.settings = role_settings.check(req.app, req.settings, rules=False)
+    except role_settings.SettingError as e:
+        raise ProvisionError(f"--set: {e}") from None
+    check_fit(req.board, req)  # --board: known before the board is touched
     return old, req
+
+
+def check_fit(board_id: str | None, req: Request) -> None:
+    """ProvisionError (one line, both figures) if req.app needs more heap than board `board_id` has, measured
+    (citynode.fits); a board this desktop has no file for, or a role not known yet, cannot be judged and passes."""
+    if not board_id or not req.app or req.ignore_heap:
+        return
+    from citynode import boards, fits
+
+    try:
+        spec = boards.load(board_id)
+    except boards.BoardError:
+        return
+    try:
+        fits.require(spec, req.app)
+    except fits.DoesNotFit as e:
+        raise ProvisionError(str(e)) from None
 
 
 def node_config(req: Request, dev_eui: str, join_eui: str, app_key: bytes, current: dict | None) -> bytes:
@@ -367,6 +391,10 @@ def node_config(req: Request, dev_eui: str, join_eui: str, app_key: bytes, curre
     cfg: dict = {}
     if current and current.get("app") == req.app:
         cfg.update({k: v for k, v in current.items() if k not in RESERVED})
+    try:
+        role_settings.check(req.app, req.settings, base=cfg)  # the rules the given settings take part in
+    except role_settings.SettingError as e:
+        raise ProvisionError(f"--set: {e}") from None
     cfg.update(req.settings)
     cfg.update(
         {
@@ -444,6 +472,8 @@ def provision(
         ident = link.identify()
         if req.board and ident.board and ident.board != req.board:
             raise ProvisionError(f"the board on {req.port} is a {ident.board}, not a {req.board}")
+        if not req.board:
+            check_fit(ident.board, req)  # the board says what it is (board.json): before anything is written
         if ident.apps is not None and req.app not in ident.apps:
             raise ProvisionError(
                 f"the firmware on {req.port} has no {req.app} app (it has: "

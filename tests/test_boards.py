@@ -15,6 +15,7 @@ from citynode.cli import cli
 from citynode.paths import BOARDS_DIR
 from click.testing import CliRunner
 
+from fleet import roles
 from hil.testing import board_with, firmware_with
 
 ALL = boards.names()
@@ -214,6 +215,8 @@ def test_cli_json_is_one_object_per_line():
     rows = [json.loads(line) for line in r.output.splitlines()]
     assert [row["id"] for row in rows] == ALL
     pico = next(row for row in rows if row["id"] == "rpi-pico-sx1262-hat")
+    # which apps fit, each with the emulator heap it needs: tests/test_fits.py
+    assert list(pico.pop("fits")) == roles.APPS
     assert pico == {
         "id": "rpi-pico-sx1262-hat",
         "name": "Raspberry Pi Pico + Waveshare Pico-LoRa-SX1262-868M",
@@ -226,6 +229,7 @@ def test_cli_json_is_one_object_per_line():
         "rtc_memory_bytes": 0,
         "flash": "uf2",
         "url": "https://www.waveshare.com/wiki/Pico-LoRa-SX1262",
+        "emulator_heap_kb": 360,
     }
 
 

@@ -54,9 +54,10 @@ def uplinks(b):
     return out
 
 
-def encode_downlink(**settings) -> bytes:
-    """The configuration downlink as the toolkit builds it (fleet's codec, ranges checked)."""
-    port, data = payloads.encode_downlink("classair", settings)
+def encode_downlink(rules=True, **settings) -> bytes:
+    """The configuration downlink as the toolkit builds it (fleet's codec, ranges and rules checked; rules=False
+    sends one the toolkit would refuse, as a network server's console could)."""
+    port, data = payloads.encode_downlink("classair", settings, rules=rules)
     assert port == 15
     return data
 
@@ -104,9 +105,10 @@ def test_inconsistent_downlink_changes_nothing(make_board):
     b, radio = net_board(make_board, start=IN_CLASS)
     b.world.set("co2_ppm", 850.0)
     b.run(wakes=1)
-    radio.server.enqueue(DEMO_DEV_EUI, 15, encode_downlink(red_ppm=600, orange_ppm=700))
+    radio.server.enqueue(DEMO_DEV_EUI, 15, encode_downlink(rules=False, red_ppm=600, orange_ppm=700))
     b.run(wakes=2)
-    assert any("downlink refused" in e["line"] for e in b.events if e["type"] == "log")
+    refused = "downlink refused: orange_ppm must be below red_ppm (or 0) (orange_ppm=700, red_ppm=600)"
+    assert any(e["line"].endswith(refused) for e in b.events if e["type"] == "log")
     assert wakes(b)[-1]["led"] == "red"
 
 

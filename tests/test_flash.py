@@ -14,7 +14,8 @@ from citynode.cli import cli
 from citynode.flash import FlashError, find_volumes, flash_esp, flash_uf2
 from click.testing import CliRunner
 
-from hil.rom_loader import FakeRom, make_firmware_image
+from hil.rom_image import make_firmware_image
+from hil.rom_loader import FakeRom
 
 S3 = "heltec-wifi-lora32-v3"  # ESP32-S3, image at 0x0, 921600 baud
 ESP32 = "ttgo-lora32-v21"  # ESP32, image at 0x1000, 460800 baud

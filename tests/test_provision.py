@@ -604,3 +604,26 @@ def test_app_settings_go_in_the_config_and_survive_a_move(board):
         ok=False,
     )
     assert r.exit_code == 2 and "set by provisioning itself" in r.stderr
+
+
+def test_settings_are_checked_against_the_roles_ranges_and_rules(board):
+    b = board()
+    base = ["provision", "--port", b.path, "--app", "classair", "--site", "A", "--location", "1"]
+    for item, words in [
+        ("tz_min=61", "--set: tz_min: 61 is not a multiple of 15 min"),
+        ("colour=red", "--set: classair has no setting 'colour' (settings: interval_s,"),
+        (
+            "orange_ppm=900",
+            "--set: orange_ppm must be below red_ppm (or 0) (orange_ppm=900, red_ppm=800): orange comes before "
+            "red; red_ppm=800 by default",
+        ),
+    ]:
+        r = run(*base, "--set", item, ok=False)
+        assert r.exit_code == 2 and words in r.stderr and r.stderr.count("\n") == 1, r.stderr
+    assert not (b.flash / "config.json").exists()  # nothing written
+    run(*base, "--set", "red_ppm=1200", "--set", "dst=none")
+    run(*base, "--set", "orange_ppm=900")  # over the node's red_ppm, kept from its config
+    assert node_config(b)["orange_ppm"] == 900 and node_config(b)["red_ppm"] == 1200
+    r = run(*base, "--set", "red_ppm=850", ok=False)
+    assert r.exit_code == 2 and "(orange_ppm=900, red_ppm=850)" in r.stderr
+    assert "orange_ppm=900 in the node's config" in r.stderr

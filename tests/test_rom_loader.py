@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.rom_loader import FakeRom, make_firmware_image
+from hil.rom_image import make_firmware_image
+from hil.rom_loader import FakeRom
 
 
 def esptool(port, *args, check=True, timeout=60):

@@ -282,6 +282,8 @@ class NetworkServer:
             t_us, "not an uplink", mtype=frames.MTYPE_NAMES.get(getattr(f, "mtype", 7)), phy_payload=_hex(phy)
         )
 
+    # ------------------------------------------------------------------ joins
+
     def _fresh_dev_addr(self) -> int:
         nwk_id = self.net_id & 0x7F
         while True:
@@ -293,32 +295,44 @@ class NetworkServer:
         eui = jr.dev_eui.hex()
         dev = self.devices.get(eui)
         base = {"dev_eui": eui, "dev_nonce": jr.dev_nonce, "phy_payload": _hex(phy)}
-        if dev is None:
-            return self._reject(t_us, "unknown DevEUI", **base)
-        if jr.join_eui.hex() != dev["join_eui"]:
-            return self._reject(t_us, "JoinEUI mismatch", **base)
-        app_key = bytes.fromhex(dev["app_key"])
-        if not jr.mic_ok(app_key):
-            return self._reject(t_us, "bad MIC", **base)
-        if jr.dev_nonce in dev["dev_nonces"]:
-            return self._reject(t_us, "DevNonce replay", **base)
-        if (
-            self.dev_nonce_policy == "counter"
-            and dev["last_dev_nonce"] is not None
-            and jr.dev_nonce <= dev["last_dev_nonce"]
-        ):
-            return self._reject(t_us, "DevNonce not increasing", **base)
+        refused = self._join_refusal(jr, dev)
+        if refused:
+            return self._reject(t_us, refused, **base)
         self._record(t_us, "join_request", freq=freq_hz, dr=dr, **base)
         dev["dev_nonces"] = (dev["dev_nonces"] + [jr.dev_nonce])[-MAX_DEV_NONCES_KEPT:]
         dev["last_dev_nonce"] = (
             jr.dev_nonce if dev["last_dev_nonce"] is None else max(dev["last_dev_nonce"], jr.dev_nonce)
         )
+        app_key = bytes.fromhex(dev["app_key"])
+        addr = self._open_pending_session(eui, dev, app_key, jr.dev_nonce, t_us, dr)
+        dl = self._join_accept(eui, dev, addr, app_key, t_us, freq_hz, dr, receptions)
+        self._changed()
+        return dl
+
+    def _join_refusal(self, jr: frames.JoinRequest, dev: dict | None) -> str | None:
+        """Why a join request is refused (the reason recorded), or None when it is accepted."""
+        if dev is None:
+            return "unknown DevEUI"
+        if jr.join_eui.hex() != dev["join_eui"]:
+            return "JoinEUI mismatch"
+        if not jr.mic_ok(bytes.fromhex(dev["app_key"])):
+            return "bad MIC"
+        if jr.dev_nonce in dev["dev_nonces"]:
+            return "DevNonce replay"
+        last = dev["last_dev_nonce"]
+        if self.dev_nonce_policy == "counter" and last is not None and jr.dev_nonce <= last:
+            return "DevNonce not increasing"
+        return None
+
+    def _open_pending_session(self, eui: str, dev: dict, app_key: bytes, dev_nonce: int, t_us: int, dr: int):
+        """The session a join opens, with a fresh DevAddr. It stays pending (the old one still works) until the
+        device's first uplink on it shows that the join-accept arrived."""
         dev["join_nonce"] += 1
         dev["mac_queue"] = []  # commands meant for the previous session
         if dev["pending"]:
             self.by_addr.pop(dev["pending"]["dev_addr"], None)
         addr = self._fresh_dev_addr()
-        nwk, app = crypto.session_keys(app_key, dev["join_nonce"], self.net_id, jr.dev_nonce)
+        nwk, app = crypto.session_keys(app_key, dev["join_nonce"], self.net_id, dev_nonce)
         dev["pending"] = {
             "dev_addr": addr,
             "nwk_skey": nwk.hex(),
@@ -339,6 +353,9 @@ class NetworkServer:
             "uplinks": 0,
         }
         self.by_addr[addr] = eui
+        return addr
+
+    def _join_accept(self, eui, dev, addr, app_key, t_us, freq_hz, dr, receptions) -> Downlink:
         ja = frames.JoinAccept(
             join_nonce=dev["join_nonce"],
             net_id=self.net_id,
@@ -376,8 +393,9 @@ class NetworkServer:
             window=win,
             phy_payload=_hex(out),
         )
-        self._changed()
         return dl
+
+    # ------------------------------------------------------------------ data uplinks
 
     def _uplink(self, fr: frames.DataFrame, phy, t_us, freq_hz, dr, receptions):
         eui = self.by_addr.get(fr.dev_addr)
@@ -386,31 +404,9 @@ class NetworkServer:
             return self._reject(t_us, "unknown DevAddr", **base)
         dev = self.devices[eui]
         base["dev_eui"] = eui
-        candidates = [s for s in (dev["session"], dev["pending"]) if s and s["dev_addr"] == fr.dev_addr]
-        sess = fc = None
-        replay: str | bool = False
-        retrans = False
-        for s in candidates:
-            nwk = bytes.fromhex(s["nwk_skey"])
-            last = s["fcnt_up"]
-            cand = frames.fcnt32(last, fr.fcnt)
-            if last is not None and cand == last:
-                if fr.mic_ok(nwk, cand):
-                    sess, fc, retrans = s, cand, True
-                    break
-                continue
-            if last is not None and cand - last > MAX_FCNT_GAP:
-                past = cand - 0x10000
-                if past >= 0 and fr.mic_ok(nwk, past):
-                    replay = "FCnt replay"
-                elif fr.mic_ok(nwk, cand):
-                    replay = "FCnt gap too large"
-                continue
-            if fr.mic_ok(nwk, cand):
-                sess, fc = s, cand
-                break
+        sess, fc, retrans, refused = self._match_session(dev, fr)
         if sess is None:
-            return self._reject(t_us, replay or "bad MIC", **base)
+            return self._reject(t_us, refused, **base)
         if retrans:
             if phy != bytes.fromhex(sess["last_phy"] or ""):
                 return self._reject(t_us, "FCnt replay", **base)
@@ -420,17 +416,59 @@ class NetworkServer:
             if dev["session"] and dev["session"]["dev_addr"] != sess["dev_addr"]:
                 self.by_addr.pop(dev["session"]["dev_addr"], None)
             dev["session"], dev["pending"] = sess, None
-        nwk, app = bytes.fromhex(sess["nwk_skey"]), bytes.fromhex(sess["app_skey"])
-        plain = fr.decrypt(nwk, app, fc)
+        plain = fr.decrypt(bytes.fromhex(sess["nwk_skey"]), bytes.fromhex(sess["app_skey"]), fc)
         sess["fcnt_up"] = fc
         sess["last_phy"] = _hex(phy)
         sess["dr"] = dr
-        best_snr = receptions[0][2] if receptions else None
-        rec = self._record(
+        rec = self._record_uplink(
+            eui, base["dev_addr"], fr, fc, plain, phy, t_us, freq_hz, dr, retrans, receptions
+        )
+        answers: list[MacCommand] = []
+        if not retrans:  # a retransmission was acted on when it first came
+            answers = self._act_on_uplink(dev, sess, fr, fc, plain, rec, t_us, dr, receptions)
+        need = fr.confirmed or answers or dev["mac_queue"] or dev["queue"] or fr.adr_ack_req
+        dl = (
+            self._downlink(dev, sess, t_us, freq_hz, dr, receptions, answers, ack=fr.confirmed)
+            if need
+            else None
+        )
+        self._changed()
+        return dl
+
+    def _match_session(self, dev: dict, fr: frames.DataFrame) -> tuple[dict | None, int | None, bool, str]:
+        """The session (current, or pending after a join) whose key verifies the frame's MIC at a frame counter
+        it may use, and that full 32-bit FCnt: (session, fcnt, retransmission, ""); or (None, None, False,
+        the reason to reject it)."""
+        refused = "bad MIC"
+        for s in (dev["session"], dev["pending"]):
+            if not s or s["dev_addr"] != fr.dev_addr:
+                continue
+            nwk = bytes.fromhex(s["nwk_skey"])
+            last = s["fcnt_up"]
+            cand = frames.fcnt32(last, fr.fcnt)
+            if last is not None and cand == last:
+                if fr.mic_ok(nwk, cand):
+                    return s, cand, True, ""
+                continue
+            if last is not None and cand - last > MAX_FCNT_GAP:
+                past = cand - 0x10000
+                if past >= 0 and fr.mic_ok(nwk, past):
+                    refused = "FCnt replay"
+                elif fr.mic_ok(nwk, cand):
+                    refused = "FCnt gap too large"
+                continue
+            if fr.mic_ok(nwk, cand):
+                return s, cand, False, ""
+        return None, None, False, refused
+
+    def _record_uplink(
+        self, eui, dev_addr, fr, fc, plain, phy, t_us, freq_hz, dr, retrans, receptions
+    ) -> dict:
+        return self._record(
             t_us,
             "uplink",
             dev_eui=eui,
-            dev_addr=base["dev_addr"],
+            dev_addr=dev_addr,
             fcnt=fc,
             fport=fr.fport,
             payload=_hex(plain),
@@ -443,45 +481,47 @@ class NetworkServer:
             retransmission=retrans,
             gateways=len(receptions),
             rssi=receptions[0][1] if receptions else None,
-            snr=best_snr,
+            snr=receptions[0][2] if receptions else None,
             phy_payload=_hex(phy),
         )
+
+    def _act_on_uplink(self, dev, sess, fr, fc, plain, rec, t_us, dr, receptions) -> list[MacCommand]:
+        """What a new (not retransmitted) uplink makes happen: delivery, the fate of a confirmed downlink, the
+        MAC commands' answers (returned), ADR and the periodic status request."""
+        sess["uplinks"] = sess.get("uplinks", 0) + 1
+        if fr.fport and fr.fport > 0:
+            dev["uplinks"].append({"t": rec["t"], "fcnt": fc, "fport": fr.fport, "payload": _hex(plain)})
+            del dev["uplinks"][: -self.keep_uplinks]
+        self._settle_confirmed_downlink(rec["dev_eui"], dev, sess, fr.ack, t_us)
         answers: list[MacCommand] = []
         mac = fr.fopts if fr.fport != 0 else plain
-        if not retrans:
-            sess["uplinks"] = sess.get("uplinks", 0) + 1
-            if fr.fport and fr.fport > 0:
-                dev["uplinks"].append({"t": rec["t"], "fcnt": fc, "fport": fr.fport, "payload": _hex(plain)})
-                del dev["uplinks"][: -self.keep_uplinks]
-            if fr.ack and sess["awaiting_ack"]:
-                self._record(t_us, "downlink_acked", dev_eui=eui, fcnt_down=sess["awaiting_ack"]["fcnt_down"])
-                sess["awaiting_ack"] = None
-            elif sess["awaiting_ack"]:
-                item = sess["awaiting_ack"]
-                sess["awaiting_ack"] = None
-                if item["tries"] < CONFIRMED_DOWN_TRIES:
-                    dev["queue"].insert(0, item)
-                else:
-                    self._record(t_us, "downlink_failed", dev_eui=eui, fcnt_down=item["fcnt_down"])
-            if mac:
-                cmds, unknown = maccommands.decode(mac, uplink=True)
-                if unknown:
-                    self.counters["unknown_mac"] += 1
-                    rec["unknown_mac"] = _hex(unknown)
-                rec["mac"] = [{"name": c.name, **c.fields} for c in cmds]
-                answers = self._answer_mac(dev, sess, cmds, t_us, dr, receptions)
-            if fr.adr and best_snr is not None:
-                self._adr(dev, sess, best_snr, dr)
-            if self.status_every and sess["uplinks"] % self.status_every == 0:
-                self._queue_mac(dev, MacCommand("DevStatus"))
-        need = fr.confirmed or answers or dev["mac_queue"] or dev["queue"] or fr.adr_ack_req
-        dl = (
-            self._downlink(dev, sess, t_us, freq_hz, dr, receptions, answers, ack=fr.confirmed)
-            if need
-            else None
-        )
-        self._changed()
-        return dl
+        if mac:
+            cmds, unknown = maccommands.decode(mac, uplink=True)
+            if unknown:
+                self.counters["unknown_mac"] += 1
+                rec["unknown_mac"] = _hex(unknown)
+            rec["mac"] = [{"name": c.name, **c.fields} for c in cmds]
+            answers = self._answer_mac(dev, sess, cmds, t_us, dr, receptions)
+        best_snr = receptions[0][2] if receptions else None
+        if fr.adr and best_snr is not None:
+            self._adr(dev, sess, best_snr, dr)
+        if self.status_every and sess["uplinks"] % self.status_every == 0:
+            self._queue_mac(dev, MacCommand("DevStatus"))
+        return answers
+
+    def _settle_confirmed_downlink(self, eui: str, dev, sess, ack: bool, t_us: int):
+        """The uplink after a confirmed downlink acknowledges it, or not: then it goes back to the head of the
+        queue, until it has been sent CONFIRMED_DOWN_TRIES times."""
+        item = sess["awaiting_ack"]
+        if not item:
+            return
+        sess["awaiting_ack"] = None
+        if ack:
+            self._record(t_us, "downlink_acked", dev_eui=eui, fcnt_down=item["fcnt_down"])
+        elif item["tries"] < CONFIRMED_DOWN_TRIES:
+            dev["queue"].insert(0, item)
+        else:
+            self._record(t_us, "downlink_failed", dev_eui=eui, fcnt_down=item["fcnt_down"])
 
     def _answer_mac(self, dev, sess, cmds, t_us, dr, receptions) -> list[MacCommand]:
         out = []
@@ -562,46 +602,17 @@ class NetworkServer:
         self._queue_mac(dev, MacCommand("LinkADR", fields))
         self.counters["adr_requests"] += 1
 
+    # ------------------------------------------------------------------ downlinks
+
     def _downlink(self, dev, sess, t_us, freq_hz, up_dr, receptions, answers, ack) -> Downlink | None:
-        gw = receptions[0][0] if receptions else ""
-        if self.rx_window == "rx1":
-            delay, freq, dr, win = (
-                sess["rx_delay"] or 1,
-                freq_hz,
-                region.rx1_dr(up_dr, sess["rx1_dr_offset"]),
-                "rx1",
-            )
-        else:
-            delay, freq, dr, win = (sess["rx_delay"] or 1) + 1, sess["rx2_freq"], sess["rx2_dr"], "rx2"
+        delay, freq, dr, win = self._receive_window(sess, freq_hz, up_dr)
         room = region.max_frm_payload(dr)
-        cmds = answers + [MacCommand(m["name"], m["fields"]) for m in dev["mac_queue"]]
-        # whole commands only, as many as the window's data rate carries; the rest wait for the next downlink
-        mac = b""
-        sent = 0
-        for c in cmds:
-            enc = maccommands.encode([c], uplink=False)
-            if len(mac) + len(enc) > room:
-                break
-            mac += enc
-            sent += 1
-        dev["mac_queue"] = [{"name": c.name, "fields": c.fields} for c in cmds[sent:] if c not in answers]
-        cmds = cmds[:sent]
-        # the node answers this downlink's NewChannelReqs in its next uplink, in this order
-        sess["new_channels_sent"] = [
-            [c.fields["ch_index"], c.fields["freq"]] for c in cmds if c.name == "NewChannel"
-        ]
-        item = None
-        fopts = b""
-        if (
-            len(mac) <= 15
-            and dev["queue"]
-            and len(bytes.fromhex(dev["queue"][0]["payload"])) <= room - len(mac)
-        ):
-            item = dev["queue"].pop(0)
-            fopts = mac
-        fport, payload = (
-            (item["fport"], bytes.fromhex(item["payload"])) if item else ((0, mac) if mac else (None, b""))
-        )
+        mac, cmds = self._take_mac_commands(dev, sess, answers, room)
+        item = self._take_queued_downlink(dev, mac, room)
+        if item:  # the MAC commands ride in FOpts
+            fport, payload, fopts = item["fport"], bytes.fromhex(item["payload"]), mac
+        else:  # MAC commands alone go on FPort 0
+            fport, payload, fopts = (0, mac, b"") if mac else (None, b"", b"")
         confirmed = bool(item and item["confirmed"])
         fcnt = sess["fcnt_down"]
         sess["fcnt_down"] = fcnt + 1
@@ -621,26 +632,16 @@ class NetworkServer:
             item["tries"] += 1
             item["fcnt_down"] = fcnt
             sess["awaiting_ack"] = item
-        dl = Downlink(
-            dev["dev_eui"],
-            "downlink",
-            phy,
-            t_us + delay * 1_000_000,
-            freq,
-            dr,
-            win,
-            gw,
-            {
-                "fcnt": fcnt,
-                "fport": fport,
-                "ack": ack,
-                "confirmed": confirmed,
-                "payload": _hex(
-                    payload
-                ),  # the FRMPayload in clear: application data, or MAC commands on FPort 0
-                "mac": [c.name for c in cmds],
-            },
-        )
+        info = {
+            "fcnt": fcnt,
+            "fport": fport,
+            "ack": ack,
+            "confirmed": confirmed,
+            "payload": _hex(payload),  # the FRMPayload in clear: application data, or MAC commands on FPort 0
+            "mac": [c.name for c in cmds],
+        }
+        gw = receptions[0][0] if receptions else ""
+        dl = Downlink(dev["dev_eui"], "downlink", phy, t_us + delay * 1_000_000, freq, dr, win, gw, info)
         self._record(
             dl.t_us,
             "downlink",
@@ -649,7 +650,7 @@ class NetworkServer:
             fport=fport,
             ack=ack,
             confirmed=confirmed,
-            payload=dl.info["payload"],
+            payload=info["payload"],
             mac=[{"name": c.name, **c.fields} for c in cmds],
             freq=freq,
             dr=dr,
@@ -657,6 +658,40 @@ class NetworkServer:
             phy_payload=_hex(phy),
         )
         return dl
+
+    def _receive_window(self, sess, freq_hz, up_dr) -> tuple[int, int, int, str]:
+        """(delay in s after the uplink, frequency, data rate, "rx1" or "rx2") of the window the server uses."""
+        if self.rx_window == "rx1":
+            return sess["rx_delay"] or 1, freq_hz, region.rx1_dr(up_dr, sess["rx1_dr_offset"]), "rx1"
+        return (sess["rx_delay"] or 1) + 1, sess["rx2_freq"], sess["rx2_dr"], "rx2"
+
+    def _take_mac_commands(self, dev, sess, answers, room) -> tuple[bytes, list[MacCommand]]:
+        """The answers, then the queued commands: whole commands only, as many as the window's data rate
+        carries (encoded, and the commands); the queued ones left over wait for the next downlink."""
+        cmds = answers + [MacCommand(m["name"], m["fields"]) for m in dev["mac_queue"]]
+        mac = b""
+        sent = 0
+        for c in cmds:
+            enc = maccommands.encode([c], uplink=False)
+            if len(mac) + len(enc) > room:
+                break
+            mac += enc
+            sent += 1
+        dev["mac_queue"] = [{"name": c.name, "fields": c.fields} for c in cmds[sent:] if c not in answers]
+        cmds = cmds[:sent]
+        # the node answers this downlink's NewChannelReqs in its next uplink, in this order
+        sess["new_channels_sent"] = [
+            [c.fields["ch_index"], c.fields["freq"]] for c in cmds if c.name == "NewChannel"
+        ]
+        return mac, cmds
+
+    def _take_queued_downlink(self, dev, mac: bytes, room: int) -> dict | None:
+        """The application downlink at the head of the queue if it fits beside the MAC commands (FOpts holds
+        15 bytes), else None: the MAC commands go alone and it waits."""
+        queue = dev["queue"]
+        if len(mac) <= 15 and queue and len(bytes.fromhex(queue[0]["payload"])) <= room - len(mac):
+            return queue.pop(0)
+        return None
 
     def summary(self) -> dict:
         c = self.counters

@@ -45,6 +45,17 @@ def role_option(*decls, tools: bool = False, what: str = "", **kw):
     return click.option(*decls, callback=check, **kw)
 
 
+def ignore_heap_option(what: str):
+    """--ignore-heap: go ahead with an app that needs more heap than the board has (citynode.fits). Without it,
+    such an app is one line and exit 2, before anything is built, written or sent."""
+    return click.option(
+        "--ignore-heap",
+        is_flag=True,
+        help=f"{what} even if the app needs more emulator heap than the board has (the measured figures: "
+        "`citynode boards show BOARD`), e.g. to try a MicroPython image with modules frozen in",
+    )
+
+
 def _command_names() -> list[str]:
     return sorted(
         m.name.replace("_", "-")

@@ -31,7 +31,7 @@ def cli(chip, flash_file, size, link, board, unplug_after, replug_after, max_bau
     it back in (reset, new pty, same --link path).
     """
     from citynode.cli import UserError
-    from hil.rom_loader import serve_cli
+    from hil.rom_loader_cli import serve_cli
 
     try:
         serve_cli(

@@ -33,12 +33,28 @@ def _load_all(directory):
 
 
 def _row(board: dict) -> dict:
-    from citynode import boards
+    from citynode import boards, fits
 
     s = boards.summary(board)
     out = {k: board.get(k) for k in JSON_FIELDS}
     out.update(radio=s["radio"], flash=s["flash"])
+    # Which apps fit: each one's measured heap against the board's emulator heap (citynode.fits).
+    out["emulator_heap_kb"] = boards.emulator_heap_kb(board)
+    out["fits"] = {
+        f.app: {"needs_kb": f.needs_kb, "fits": f.fits, "measured_on": f.measured_on}
+        for f in fits.fits_of(board)
+    }
     return out
+
+
+def _needs(r: dict, fitting: bool | None) -> str:
+    """'classair 62, counter 20': the apps whose fit is `fitting`, each with the emulator heap it needs."""
+    return ", ".join(
+        f"{app} {f['needs_kb'] if f['needs_kb'] is not None else '>?'}"
+        + ("*" if f["measured_on"] not in (None, r["id"]) else "")
+        for app, f in r["fits"].items()
+        if f["fits"] is fitting
+    )
 
 
 @click.group(invoke_without_command=True)
@@ -65,6 +81,8 @@ def cli(ctx, as_json, directory):
     from rich.console import Console
     from rich.table import Table
 
+    from citynode import boards
+
     table = Table(title=None, box=None, header_style="bold", pad_edge=False)
     for col, just in (
         ("id", "left"),
@@ -73,14 +91,39 @@ def cli(ctx, as_json, directory):
         ("radio", "left"),
         ("heap", "right"),
         ("flash", "left"),
+        ("emulator", "right"),
+        ("fits (KB needed)", "left"),
+        ("does not fit (KB needed)", "left"),
     ):
         table.add_column(col, justify=just, no_wrap=col == "id")
     for r in rows:
-        table.add_row(r["id"], r["name"], r["mcu"], r["radio"], f"{r['heap_kb']} KB", r["flash"])
+        table.add_row(
+            r["id"],
+            r["name"],
+            r["mcu"],
+            r["radio"],
+            f"{r['heap_kb']} KB",
+            r["flash"],
+            f"{r['emulator_heap_kb']} KB",
+            _needs(r, True),
+            _needs(r, False) or "-",
+        )
     console = Console()
     if not console.is_terminal:  # piped or captured: no terminal width to respect, keep one board per line
-        console = Console(width=200)
+        console = Console(width=220)
     console.print(table)
+    unmeasured = sorted({app for r in rows for app, f in r["fits"].items() if f["fits"] is None})
+    estimated = any(f["measured_on"] not in (None, r["id"]) for r in rows for f in r["fits"].values())
+    notes = [
+        "KB needed: the smallest emulator heap the app ran in (measured); it fits when that is at most the "
+        f"board's emulator heap (heap x {boards.HEAP_SCALE_64BIT}: the 64-bit interpreter)"
+    ]
+    if estimated:
+        notes.append("*: this board is not measured; the figure is the app's largest on a measured board")
+    if unmeasured:
+        notes.append(f"not measured (no figure to judge by): {', '.join(unmeasured)}")
+    for n in notes:
+        click.echo(n)
 
 
 @cli.command()
@@ -144,6 +187,7 @@ def show(ctx, board_id, as_json):
         )
     if b.get("button"):
         click.echo(f"  button      pin {b['button']['pin']}")
+    _show_fits(b)
     for role, wiring in b["apps"].items():
         parts = [
             f"{n}: {s['chip']} on {s['bus']}" + (f" @ {s['address']:#04x}" if "address" in s else "")
@@ -169,6 +213,28 @@ def show(ctx, board_id, as_json):
         click.echo(f"  usb         {', '.join(f['usb_vid_pid'])}")
     for note in b.get("notes", []):
         click.echo(f"  note        {note}")
+
+
+def _show_fits(b: dict):
+    """One line per app a node can run: the heap it needs (measured), the board's, and whether it fits."""
+    from citynode import boards, fits
+
+    has = boards.emulator_heap_kb(b)
+    click.echo(
+        f"  heap        {b['heap_kb']} KB on the board, x{boards.HEAP_SCALE_64BIT} = {has} KB on the emulator"
+    )
+    for f in fits.fits_of(b):
+        if f.fits is None:
+            verdict = "not measured"
+        else:
+            where = f" (measured on {f.measured_on}: this board is not measured)" if f.estimate else ""
+            verdict = f"needs {f.needs_text()} of emulator heap, the board has {has} KB{where}: " + (
+                "fits" if f.fits else f"does not fit ({fits.LATER_FIX})"
+            )
+        wiring = "" if f.app in b["apps"] else "; the board file has no wiring for it"
+        click.echo(
+            f"  {'fits' if f.fits else 'no fit' if f.fits is False else 'fit?':<11} {f.app}: {verdict}{wiring}"
+        )
 
 
 @cli.command()

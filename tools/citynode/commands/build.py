@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from citynode.cli import UserError, role_option
+from citynode.cli import UserError, ignore_heap_option, role_option
 
 
 @click.command()
@@ -18,16 +18,21 @@ from citynode.cli import UserError, role_option
     help="Output directory (default build/<board>-<app>).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
-def cli(board, app, out, as_json):
-    """Build the bundle deploy puts on a board: only the modules the role needs, as .mpy."""
+@ignore_heap_option("Build it")
+def cli(board, app, out, as_json, ignore_heap):
+    """Build the bundle deploy puts on a board: only the modules the role needs, as .mpy. An app that needs more
+    heap than the board has (measured: `citynode boards show BOARD`) is refused."""
     import json
 
-    from citynode import boards
+    from citynode import boards, fits
     from citynode.build import BuildError, build
 
     try:
-        b = build(board, app, out)
-    except (BuildError, boards.BoardError) as e:
+        spec = boards.load(board)
+        if not ignore_heap:
+            fits.require(spec, app)
+        b = build(spec, app, out)
+    except (BuildError, boards.BoardError, fits.DoesNotFit) as e:
         raise UserError(str(e)) from None
     except RuntimeError as e:  # mpy-cross refused a module: a syntax error in the firmware
         raise UserError(str(e)) from None

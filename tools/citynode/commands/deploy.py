@@ -6,7 +6,17 @@ import sys
 
 import click
 
-from citynode.cli import UserError, role_option
+from citynode.cli import UserError, ignore_heap_option, role_option
+
+
+def _check_fit(board, app):
+    """An app that needs more heap than the board has is refused here, before any port is opened."""
+    from citynode import boards, fits
+
+    try:
+        fits.require(boards.load(board), app)
+    except (boards.BoardError, fits.DoesNotFit) as e:
+        raise UserError(str(e)) from None
 
 
 def _bundle(board, app, bundle_dir):
@@ -52,14 +62,18 @@ def _bundle(board, app, bundle_dir):
     show_default=True,
     help="Wait this long for the port to appear (30 after flashing an ESP32-S3 on native USB: it re-enumerates).",
 )
-def cli(board, app, port, all_ports, bundle_dir, no_mip, force, wait_s):
-    """Put the bundle on the board: only changed files, verified, switched atomically, then wait for its boot line."""
+@ignore_heap_option("Deploy it")
+def cli(board, app, port, all_ports, bundle_dir, no_mip, force, wait_s, ignore_heap):
+    """Put the bundle on the board: only changed files, verified, switched atomically, then wait for its boot line.
+    An app that needs more heap than the board has (measured: `citynode boards show BOARD`) is refused."""
     from rich.console import Console
 
     from citynode import ports
     from citynode.deploy import DeployError, deploy
     from citynode.multiboard import any_failed, print_results, run_on_ports
 
+    if not ignore_heap:
+        _check_fit(board, app)
     bundle = _bundle(board, app, bundle_dir)
     console = Console(stderr=True)
     board_id = bundle.manifest["board"]

@@ -49,6 +49,14 @@ from citynode.cli import UserError, role_option
 @click.option("--dev-eui", default=None, help="node DevEUI, 16 hex digits (default: a fixed demo identity)")
 @click.option("--join-eui", default=None, help="JoinEUI, 16 hex digits")
 @click.option("--app-key", default=None, help="AppKey (root key), 32 hex digits; never printed")
+@click.option(
+    "--config",
+    "config_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="a setting of the app in the node's config.json (e.g. interval_s=60), checked as provision checks it; "
+    "repeatable",
+)
 def cli(
     board_name,
     app,
@@ -64,12 +72,14 @@ def cli(
     dev_eui,
     join_eui,
     app_key,
+    config_items,
 ):
     """Run APP's firmware on an emulated BOARD and show what it does."""
     from citynode.boards import BoardError
     from hil.emulator import DEFAULT_START, EmulatedBoard
     from hil.worlds import role_world
 
+    config = _config(app, config_items)
     # The role's world module (hil/worlds/<role>.py) says what a run is without options.
     world = role_world(app)
     scenario = scenario or world.default_scenario
@@ -84,6 +94,7 @@ def cli(
             start=start or world.default_start or DEFAULT_START,
             event_log=events_path,
             seed=seed,
+            config=config,
         )
     except (BoardError, ValueError) as e:
         raise UserError(str(e)) from None
@@ -130,6 +141,19 @@ def cli(
         click.echo(f"{res.wakes} wakes in {res.virtual_s / 3600:.1f} virtual hours, {res.wall_s:.2f} s wall")
     if res.halted:
         sys.exit(1)
+
+
+def _config(app, items):
+    """--config KEY=VALUE ... -> the app's settings for config.json, checked against the schema (keys, ranges,
+    rules between settings); None when there are none."""
+    if not items:
+        return None
+    from fleet import role_settings
+
+    try:
+        return role_settings.check(app, dict(role_settings.parse(app, i) for i in items))
+    except role_settings.SettingError as e:
+        raise UserError(f"--config: {e}") from None
 
 
 # ---------------------------------------------------------------------- a role's view and plot (citynode/views/)

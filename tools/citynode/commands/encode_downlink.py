@@ -1,4 +1,6 @@
-"""`citynode encode-downlink --app ROLE key=value ...`: a configuration downlink, checked against the schema."""
+"""`citynode encode-downlink --app ROLE key=value ...`: a configuration downlink, checked against the schema: each
+value's range, then the role's rules between settings, as the node will check them (the node's other settings:
+`--node KEY=VALUE`, else the role's defaults)."""
 
 from __future__ import annotations
 
@@ -62,15 +64,34 @@ def parse_setting(role: str, item: str) -> tuple[str, object]:
 @click.command()
 @role_option("--app", "role", required=True, what="the node's role")
 @click.option("--json", "as_json", is_flag=True, help="print one JSON object")
+@click.option(
+    "--node",
+    "node_settings",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="the node's current setting, for the rules between settings (default: the role's default); repeatable",
+)
 @click.argument("settings", nargs=-1, required=True)
-def cli(role, as_json, settings):
-    """Encode a configuration downlink from key=value settings (ranges checked). Prints FPort, hex and base64."""
+def cli(role, as_json, node_settings, settings):
+    """Encode a configuration downlink from key=value settings. Prints FPort, hex and base64.
+
+    Each value's range is checked, then the role's rules between settings (red above orange, ...) over the
+    settings the node will have: a downlink the node would refuse is refused here first, with the reason."""
     from citynode.cli import UserError
     from fleet import payloads as P
+    from fleet import role_settings
 
     values = dict(parse_setting(role, s) for s in settings)
     try:
-        port, data = P.encode_downlink(role, values)
+        node = role_settings.check(
+            role, dict(role_settings.parse(role, s) for s in node_settings), rules=False
+        )
+    except role_settings.SettingError as e:
+        raise UserError(f"--node: {e}") from None
+    try:
+        port, data = P.encode_downlink(role, values, node)
+    except P.RuleError as e:
+        raise UserError(e.text(P.ASSUMED_NODE[:-1] + ": say the node's own with --node KEY=VALUE)")) from None
     except P.PayloadError as e:
         raise UserError(str(e)) from None
     b64 = base64.b64encode(data).decode()

@@ -7,7 +7,7 @@ import os
 
 import click
 
-from citynode.cli import UserError, role_option
+from citynode.cli import UserError, ignore_heap_option, role_option
 from citynode.commands.fleet import db_option, open_fleet, user_errors
 
 
@@ -47,16 +47,37 @@ def _settings_pairs(pairs) -> dict:
     metavar="OLD_DEVEUI",
     help="this node replaces a broken one: same site and location, the old one is retired",
 )
-@click.option("--set", "set_", multiple=True, metavar="KEY=VALUE", help="an app setting for config.json")
+@click.option(
+    "--set",
+    "set_",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="an app setting for config.json, checked against the role's ranges and rules (docs/payloads.md)",
+)
 @click.option("--wait-join", is_flag=True, help="follow the node's log until it has joined the network")
 @click.option(
     "--join-timeout", type=float, default=120.0, show_default=True, help="seconds --wait-join waits"
 )
 @click.option("--json", "as_json", is_flag=True, help="one JSON object on stdout")
+@ignore_heap_option("provision it")
 @db_option
 @user_errors
 def cli(
-    port, app, site, location, lat, lon, installer, board, replace, set_, wait_join, join_timeout, as_json, db
+    port,
+    app,
+    site,
+    location,
+    lat,
+    lon,
+    installer,
+    board,
+    replace,
+    set_,
+    wait_join,
+    join_timeout,
+    as_json,
+    ignore_heap,
+    db,
 ):
     """Provision the node on PORT: read its unique id, allocate (or resume) its DevEUI and AppKey, write its
     config.json atomically and check it by hash, record it in the registry, and print its label.
@@ -65,7 +86,7 @@ def cli(
     node on the network server with `citynode fleet push` or `citynode fleet export`.
     """
     from citynode.ports import PortError, resolve_port
-    from fleet.provision import ProvisionError, Request, provision
+    from fleet.provision import ProvisionError, Request, check_fit, provision
 
     req = Request(
         port=port,
@@ -78,9 +99,11 @@ def cli(
         board=board,
         replace=replace,
         settings=_settings_pairs(set_),
+        ignore_heap=ignore_heap,
     )
     if not replace and not (site and str(site).strip()):
         raise UserError("--site is missing: say where the node is installed")
+    check_fit(board, req)  # a role that does not fit the board named: refused before the registry or the port
     s, reg = open_fleet(db, keys=True, create_key=True)
     with reg:
         try:
