@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -101,7 +102,7 @@ def shim_heap_kb() -> int:
     Python modules, so the emulator adds their footprint to the heap it gives the interpreter.
     """
     shims = _mpy_tree(SHIM_DIR, "shims")
-    cache = shims / ".heap_kb6"  # 6: with the port rules and the esp32 module
+    cache = shims / ".heap_kb8"  # 8: the port rules as one list, random
     if cache.exists():
         return int(cache.read_text())
     r_fd, w_fd = os.pipe()
@@ -114,7 +115,7 @@ def shim_heap_kb() -> int:
     probe = (
         "import sys, gc, _hil, _hil_asyncio\n"
         "sys.modules['_asyncio'] = _hil_asyncio\n"
-        "import machine, time, select, json, io, builtins\n"
+        "import machine, time, select, json, io, builtins, random\n"
         "import esp32\n"
         "gc.collect()\n"
         "print(gc.mem_alloc())\n"
@@ -473,6 +474,8 @@ class EmulatedBoard:
             "input_pins": sorted(devices_mod.input_pins(self), key=str),
             "powercut_after_bytes": self.powercut_after_bytes,
             "cwd": str(self.flash),
+            # the firmware's randomness, the same for the same seed and moment (hil/mpy/random.py)
+            "rnd": zlib.crc32(f"{self.seed}:{self.t_us}".encode()),
         }
         self.powercut_after_bytes = -1
         # a boot after a soft reset goes on with the same wake: marked, so a reader counting wakes can skip it
@@ -567,10 +570,12 @@ class EmulatedBoard:
             self._set_pin(msg["pin"], msg["value"], t)
             return
         if kind == "pin_hold":
-            (self.held.add if msg["hold"] else self.held.discard)(msg["pin"])
+            if msg["pin"] is None:  # esp32.gpio_deep_sleep_hold (hil/mpy/esp32.py)
+                self._deep_sleep_hold = msg["hold"]
+                self.emit("deep_sleep_hold", t, on=msg["hold"])
+            else:
+                (self.held.add if msg["hold"] else self.held.discard)(msg["pin"])
             return
-        if kind == "deep_sleep_hold":
-            self._deep_sleep_hold = msg["on"]
         if kind == "wdt_start":
             self.wdt_running = True
         if kind == "lightsleep":

@@ -189,13 +189,35 @@ def rules(board: dict) -> dict:
     }
 
 
-# What the shims read (the rest is the supervisor's): kept small, it stays on the firmware's heap all boot.
-SHIM_KEYS = ("port", "reset", "sleep", "i2c", "wdt_max_ms", "modules", "rtc_datetime")
+# What the shims read (the rest is the supervisor's), as one flat list: on a board these rules are the port's C
+# code and cost the firmware nothing, so in the shim they must not add names (every name and string constant a
+# module holds is interned, and interned names fill the pools the firmware's own names need). Positions are the
+# shim's (hil/mpy/machine.py `_P`); strings become numbers.
+_ERRNO = {"ENODEV": 19, "EIO": 5}
+_WDT_IN_SLEEP = {"stops": 0, "runs": 1, "locks_chip": 2}
 
 
-def shim_view(r: dict) -> dict:
-    """The rules the MicroPython-side shims need, for the boot reply."""
-    return {k: r[k] for k in SHIM_KEYS}
+def shim_view(r: dict) -> list:
+    """[port is esp32, reset constants as [name, value, ...], NACK errno, I2C takes scl/sda on hardware buses,
+    longest WDT timeout, pin hold, longest lightsleep, longest deepsleep, watchdog in lightsleep (0 stops, 1 runs,
+    2 locks the chip), ticks run in lightsleep, RTC weekday min, max, RTC keeps sub-seconds, port is rp2]"""
+    s, d = r["sleep"], r["rtc_datetime"]
+    return [
+        r["port"] == "esp32",
+        [x for kv in sorted(r["reset"].items()) for x in kv],
+        _ERRNO[r["i2c"]["nack_errno"]],
+        r["i2c"]["hw_pins"],
+        r["wdt_max_ms"],
+        s["pin_hold"],
+        s["lightsleep_max_ms"],
+        s["deepsleep_max_ms"],
+        _WDT_IN_SLEEP[s["wdt_in_lightsleep"]],
+        s["ticks_in_lightsleep"],
+        d["weekday_min"],
+        d["weekday_max"],
+        d["subseconds"],
+        r["port"] == "rp2",
+    ]
 
 
 def cause_value(r: dict, how: str, current: int) -> int:

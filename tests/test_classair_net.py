@@ -7,7 +7,6 @@ import re
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-import pytest
 from citynode.views import decode_uplink
 from citynode.views.classair import _fields
 
@@ -182,11 +181,6 @@ def test_commands_by_downlink_status_reboot_and_rejoin(make_board):
     assert last["fport"] in (10, 12) and not b.halted  # the new session carries the readings on
 
 
-@pytest.mark.xfail(
-    reason="since the per-port shims (hil/ports.py), a join wake fails on fragmentation at 64 KB (14 KB free, a "
-    "640 B block refused) while the heap free at main.py is 0.3 KB larger than before; passes at 70 KB; open",
-    strict=False,
-)
 def test_whole_node_within_64_kb_heap(make_board):
     # The figure, in the mode that boots as a board does (a fresh interpreter per boot): bench/classair.py
     # measures 62 KB.

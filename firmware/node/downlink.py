@@ -28,7 +28,12 @@ def resume(node, job):
     st = node.store
     if st.get("reboot"):
         st.delete("reboot")
-        node.reset()
+        # remembered: an rp2 reports every reset as WDT_RESET, and the next boot must not count it as one
+        st.set("rt.x", 1, durable=True)
+        st.save()
+        import machine
+
+        machine.reset()
     from node.schedule import next_wake_at, sleep_s
 
     return sleep_s(node, next_wake_at(node))

@@ -16,12 +16,10 @@ _WDT_MARGIN_MS = const(1000)  # a light-sleep slice ends this long before the wa
 # The node's reset causes, the same numbers on every port (the ESP32 port's; the status uplink reports them). Each
 # port has its own set of machine constants (rp2 has only PWRON_RESET and WDT_RESET, stm32's SOFT_RESET is 0):
 # cause() maps whichever the port has onto these.
-PWRON = const(1)
-HARD = const(2)
-WDT = const(3)
-WOKE = const(4)  # the timer wake that follows a sleep
-SOFT = const(5)
-_CAUSES = (("PWRON_RESET", 1), ("HARD_RESET", 2), ("WDT_RESET", 3), ("DEEPSLEEP_RESET", 4), ("SOFT_RESET", 5))
+_HARD = const(2)
+_WDT = const(3)
+_WOKE = const(4)  # the timer wake that follows a sleep
+_CAUSES = ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET")  # 1, 2, ... in this order
 
 # Ports that sleep light, never deep, with the watchdog running: an RP2040's deep sleep is a light sleep then a
 # reset, and its watchdog firing in light sleep hangs the chip until a power cycle (micropython#17228); it ends in
@@ -67,12 +65,6 @@ class Node:
             self._link = Link(self)
         return self._link
 
-    def reset(self):
-        """machine.reset(), remembered: an rp2 reports every reset as WDT_RESET, so the next boot must know."""
-        self.store.set("rt.x", 1, durable=True)
-        self.store.save()
-        machine.reset()
-
     def resume_after_reset(self, state, to=None):
         """End this half of the wake with a soft reset; the app's resume(node, state) does the rest in a fresh
         interpreter (or the pipeline's half `to`: "u" uplink, "d" downlink, "t" schedule). Everything loaded so
@@ -86,10 +78,10 @@ class Node:
 def cause():
     """machine.reset_cause() as one of this module's causes, whatever the port calls it."""
     c = machine.reset_cause()
-    for name, v in _CAUSES:
-        if getattr(machine, name, None) == c:
-            return v
-    return HARD
+    for i in range(5):
+        if getattr(machine, _CAUSES[i], None) == c:
+            return i + 1
+    return _HARD
 
 
 def _log(msg):
@@ -135,15 +127,15 @@ def main():
     resume = st.get("rt.r")  # [state, boot ticks]: the second half of a wake (Node.resume_after_reset)
     light = st.get("rt.w")  # the last wake ended in a light sleep: this is a timer wake
     if light:
-        why = WOKE
+        why = _WOKE
     elif st.get("rt.x"):
-        why = HARD  # Node.reset(): asked for, whatever the port reports
+        why = _HARD  # a reset the network asked for (node/downlink.py): whatever the port reports
         st.delete("rt.x")
     if resume is not None or light:
         st.delete("rt.r")
         st.delete("rt.w")
         st.save()  # once only: a crash or reset from here on is a wake of its own, counted as such
-    elif why == WDT:
+    elif why == _WDT:
         st.set("wdt_resets", st.get("wdt_resets", 0) + 1, durable=True)
     port = None
     try:

@@ -9,70 +9,31 @@ mem16 = umachine.mem16
 mem32 = umachine.mem32
 PinBase = umachine.PinBase
 
-# Reset causes, wake reasons and the rest that differs by port: set at every boot by _configure() from the
-# supervisor's table (hil/ports.py), so a name the port lacks is an AttributeError here too.
-_RESET_NAMES = ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET")
-# ports/esp32/modmachine.c: ESP_SLEEP_WAKEUP_EXT0 2, EXT1 3, TIMER 4; wake_reason() exists on esp32 only.
-_WAKE = {"PIN_WAKE": 2, "EXT0_WAKE": 2, "EXT1_WAKE": 3, "TIMER_WAKE": 4}
-# The port's rules as plain values (the rules' dicts are dropped before main.py: they would sit in its heap).
-_port = "esp32"
-_nack = "ENODEV"
-_hw_pins = True
-_wdt_max = None
-_pin_hold = True
-_ls_max = None
-_ds_max = None
-_wdt_ls = "stops"
-_ticks_ls = True
-_wd_min = 0
-_wd_max = 6
-_subsec = True
-
+# Reset causes, wake reasons and the rest that differs by port: set at boot by _configure() from the supervisor's
+# table (hil/ports.py shim_view), so a name the port lacks is an AttributeError here too. The rules are one list
+# read by position: on a board they are C code, and here every new name would be interned on the firmware's heap.
+_P = [True, [], 19, True, None, True, None, None, 0, True, 0, 6, True, False]
 _ENODEV = const(19)
 _ETIMEDOUT = const(116)
 _EIO = const(5)
 _errnos = {"ENODEV": _ENODEV, "ETIMEDOUT": _ETIMEDOUT, "EIO": _EIO}
 
 
-def _configure(rules):
-    """Give the module the board's port: its reset-cause constants, wake_reason where it exists."""
-    global _port, _nack, _hw_pins, _wdt_max, _pin_hold, _ls_max, _ds_max, _wdt_ls, _ticks_ls, _wd_min, _wd_max, _subsec
+def _configure(p):
+    global _P
+    _P = p
     g = globals()
-    for name in _RESET_NAMES:
-        g.pop(name, None)
-    for name, v in rules["reset"].items():
-        g[name] = v
-    esp = rules["port"] == "esp32"
-    for name, v in _WAKE.items():
-        if esp:
-            g[name] = v
+    for n in ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET"):
+        g.pop(n, None)
+    c = p[1]
+    for i in range(0, len(c), 2):
+        g[c[i]] = c[i + 1]
+    # ports/esp32/modmachine.c: ESP_SLEEP_WAKEUP_EXT0 2, EXT1 3, TIMER 4; wake_reason() exists on esp32 only
+    for n, v in (("PIN_WAKE", 2), ("EXT0_WAKE", 2), ("EXT1_WAKE", 3), ("TIMER_WAKE", 4), ("wake_reason", _wr)):
+        if p[0]:
+            g[n] = v
         else:
-            g.pop(name, None)
-    if esp:
-        g["wake_reason"] = _wake_reason
-    else:
-        g.pop("wake_reason", None)
-    _port = rules["port"]
-    _nack = rules["i2c"]["nack_errno"]  # a NACK: ENODEV on esp32 and stm32, EIO on rp2 (hil/ports.py I2C)
-    _hw_pins = rules["i2c"]["hw_pins"]
-    _wdt_max = rules["wdt_max_ms"]
-    s = rules["sleep"]
-    _pin_hold, _ls_max, _ds_max = s["pin_hold"], s["lightsleep_max_ms"], s["deepsleep_max_ms"]
-    _wdt_ls, _ticks_ls = s["wdt_in_lightsleep"], s["ticks_in_lightsleep"]
-    d = rules["rtc_datetime"]
-    _wd_min, _wd_max, _subsec = d["weekday_min"], d["weekday_max"], d["subseconds"]
-
-
-def _configure_from_env():
-    # The supervisor passes the port's rules in the environment, read once as the interpreter starts: the dicts
-    # are freed before anything else is allocated, so they leave no hole in the heap main.py gets.
-    import os
-
-    r = os.getenv("HIL_RULES")
-    if r:
-        import json
-
-        _configure(json.loads(r))
+            g.pop(n, None)
 
 
 def _bus_call(op, **args):
@@ -80,7 +41,8 @@ def _bus_call(op, **args):
         return _hil.call(op, **args)
     except OSError as e:
         err = e.args[0]
-        raise OSError(_errnos.get(_nack if err == "ENODEV" else err, _EIO))
+        # a NACK: ENODEV on esp32 and stm32, EIO on rp2 (hil/ports.py I2C)
+        raise OSError(_P[2] if err == "ENODEV" else _errnos.get(err, _EIO))
 
 
 def _pin_id(p):
@@ -114,7 +76,7 @@ class Pin(PinBase):
         self.init(mode, pull, value=value, hold=hold)
 
     def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None, hold=None):
-        if hold is not None and not _pin_hold:
+        if hold is not None and not _P[5]:
             # Only the esp32 port has pin hold; rp2 and stm32 reject the argument.
             raise TypeError("unexpected keyword argument 'hold'")
         was_out = self._mode in (self.OUT, self.OPEN_DRAIN)
@@ -196,7 +158,7 @@ Signal = umachine.Signal
 
 class I2C:
     def __init__(self, id=-1, *, scl=None, sda=None, freq=400000, timeout=50000):
-        if id != -1 and (scl is not None or sda is not None) and not _hw_pins:
+        if id != -1 and (scl is not None or sda is not None) and not _P[3]:
             # ports/stm32/machine_i2c.c: a hardware bus's pins are fixed by the build
             raise ValueError("explicit choice of scl/sda is not implemented")
         self._bus = {"id": id, "scl": _pin_id(scl), "sda": _pin_id(sda)}
@@ -440,13 +402,13 @@ class RTC:
             t = utime.gmtime(now_s)
             wd = t[6]
             return (t[0], t[1], t[2], wd, t[3], t[4], t[5], ((_hil.now_us + _hil.rtc_offset_us) % 1000000))
-        if not _wd_min <= dt[3] <= _wd_max:
+        if not _P[10] <= dt[3] <= _P[11]:
             # rp2: rtc_set_datetime() refuses it (OSError); stm32 writes a weekday the RTC calls forbidden
             _hil.event("port_misuse", what="RTC.datetime weekday %d" % dt[3])
-            if _port == "rp2":
+            if _P[13]:
                 raise OSError(22)
         secs = utime.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
-        sub = dt[7] if len(dt) > 7 and _subsec else 0  # rp2 and stm32 drop the sub-seconds
+        sub = dt[7] if len(dt) > 7 and _P[12] else 0  # rp2 and stm32 drop the sub-seconds
         _hil.rtc_offset_us = secs * 1000000 + sub - _hil.now_us
         _hil.event("rtc_set", unix=secs)
 
@@ -461,7 +423,7 @@ class RTC:
 
 class WDT:
     def __init__(self, id=0, timeout=5000):
-        top = _wdt_max  # hil/ports.py WDT_MAX_MS
+        top = _P[4]  # hil/ports.py WDT_MAX_MS
         if timeout < 1 or (top is not None and timeout > top):
             raise ValueError("WDT timeout out of range")
         _hil.wdt_timeout_us = timeout * 1000
@@ -504,31 +466,28 @@ class Timer:
             _hil.timers.remove(self)
 
 
-def _check_sleep(ms, top):
-    if top is not None and ms > top:
+def deepsleep(ms=0):
+    if _P[7] is not None and ms > _P[7]:
         # rp2: "sleep too long" (modmachine.c); stm32: "wakeup value too large" (rtc.c pyb_rtc_wakeup)
         raise ValueError("sleep too long")
-
-
-def deepsleep(ms=0):
-    _check_sleep(ms, _ds_max)
     raise _hil.DeepSleep(ms)
 
 
 def lightsleep(ms=0):
     if ms <= 0:
         return
-    _check_sleep(ms, _ls_max)
+    if _P[6] is not None and ms > _P[6]:
+        raise ValueError("sleep too long")
     _hil.event("lightsleep", ms=ms)
-    wdt = _wdt_ls
-    if _hil.wdt_timeout_us and wdt != "stops" and _hil.now_us + ms * 1000 - _hil.wdt_fed_us > _hil.wdt_timeout_us:
-        if wdt == "locks_chip":
+    wdt = _P[8]  # the watchdog in lightsleep: 0 stops, 1 runs on, 2 locks the chip when it fires
+    if _hil.wdt_timeout_us and wdt and _hil.now_us + ms * 1000 - _hil.wdt_fed_us > _hil.wdt_timeout_us:
+        if wdt == 2:
             # micropython#17228: the RP2040's watchdog fires in lightsleep and the chip hangs until a power cycle
             _hil.now_us = _hil.wdt_fed_us + _hil.wdt_timeout_us
             raise _hil.Locked()
-    if wdt == "stops":
+    if not wdt:
         _hil.wdt_fed_us += ms * 1000  # the ESP32's task watchdog does not count while the chip sleeps
-    if not _ticks_ls:
+    if not _P[9]:
         _hil.boot_us += ms * 1000  # stm32 Stop mode: SysTick stops, ticks_ms() does not count the sleep
     _hil.advance(ms * 1000)
 
@@ -549,7 +508,7 @@ def reset_cause():
     return _hil.info["reset_cause"]
 
 
-def _wake_reason():
+def _wr():
     return _hil.info["wake_reason"]
 
 
@@ -580,4 +539,7 @@ def bootloader():
     raise _hil.Reset()
 
 
-_configure_from_env()  # last: _configure() needs every function above
+_r = __import__("os").getenv("HIL_RULES")  # the board's port (hil/ports.py shim_view), as the interpreter starts
+if _r:
+    _configure(__import__("json").loads(_r))
+del _r
