@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -28,14 +29,14 @@ from citynode.base.mpy import COMPILE_REVISION, compile_file
 from citynode.base.paths import FIRMWARE_DIR
 
 from hil import devices as devices_mod
+from hil import port_rules
 from hil.launcher import CACHE_DIR, micropython_command
 from hil.worlds import World, make_world
 
 SHIM_DIR = Path(__file__).resolve().parent / "mpy"
 
 EXIT_DEEPSLEEP, EXIT_RESET, EXIT_WATCHDOG, EXIT_POWERCUT, EXIT_HALT, EXIT_SOFT_RESET = 42, 43, 44, 45, 46, 47
-PWRON_RESET, HARD_RESET, WDT_RESET, DEEPSLEEP_RESET, SOFT_RESET = 1, 2, 3, 4, 5
-TIMER_WAKE = 4
+TIMER_WAKE = 4  # ESP32's wake_reason() after a timer wake; the other ports have no wake_reason()
 BOOT_TIME_US = 300_000  # a reset or power-on takes this long before main.py runs again
 SOFT_RESETS_MAX = 20  # in a row without a sleep: a firmware loop, which would never end on a board either
 SOFT_RESET_US = 50_000  # machine.soft_reset(): the interpreter starts again, the chip does not (no ROM boot)
@@ -101,18 +102,31 @@ def shim_heap_kb() -> int:
     Python modules, so the emulator adds their footprint to the heap it gives the interpreter.
     """
     shims = _mpy_tree(SHIM_DIR, "shims")
-    cache = shims / ".heap_kb"
+    cache = shims / ".heap_kb8"  # 8: the port rules as one list, random
     if cache.exists():
         return int(cache.read_text())
     r_fd, w_fd = os.pipe()
+    # The port's rules (hil/port_rules.py) become a few values in the machine shim, and esp32 boards import the `esp32`
+    # shim: on a board both are built in and cost no heap, so they count as the shims'.
+    rules = max(
+        (port_rules.shim_view(port_rules.rules(b)) for b in boards_mod.load_all() if b["port"] == "esp32"),
+        key=lambda r: len(json.dumps(r)),
+    )
     probe = (
         "import sys, gc, _hil, _hil_asyncio\n"
         "sys.modules['_asyncio'] = _hil_asyncio\n"
-        "import machine, time, select, json, io, builtins\n"
+        "import machine, time, select, json, io, builtins, random\n"
+        "import esp32\n"
         "gc.collect()\n"
         "print(gc.mem_alloc())\n"
     )
-    env = dict(os.environ, MICROPYPATH=f"{shims}:.frozen", HIL_TX=str(w_fd), HIL_RX=str(r_fd))
+    env = dict(
+        os.environ,
+        MICROPYPATH=f"{shims}:.frozen",
+        HIL_TX=str(w_fd),
+        HIL_RX=str(r_fd),
+        HIL_RULES=json.dumps(rules),
+    )
     try:
         out = subprocess.run(
             [*micropython_command(), "-c", probe],
@@ -140,11 +154,16 @@ class Interpreter:
 
     def __init__(self, key: tuple):
         self.key = key
-        heap_kb, micropypath, mode = key
+        heap_kb, micropypath, mode, rules = key
         to_sup_r, to_sup_w = os.pipe()
         to_fw_r, to_fw_w = os.pipe()
         env = dict(
-            os.environ, MICROPYPATH=micropypath, HIL_TX=str(to_sup_w), HIL_RX=str(to_fw_r), HIL_MODE=mode
+            os.environ,
+            MICROPYPATH=micropypath,
+            HIL_TX=str(to_sup_w),
+            HIL_RX=str(to_fw_r),
+            HIL_MODE=mode,
+            HIL_RULES=rules,
         )
         self.stdio = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
@@ -305,15 +324,20 @@ class EmulatedBoard:
         self.flash.mkdir(parents=True, exist_ok=True)
         self.t_us = _us(start)
         self.start_us = self.t_us
-        self.unique_id = unique_id or bytes.fromhex("f412fa4a5b7c")
+        # the port's real behaviour (sleep, watchdog, reset causes, clock, pins, buses): hil/port_rules.py
+        self.rules = port_rules.rules(self.board)
+        self.unique_id = (
+            unique_id or (bytes.fromhex("f412fa4a5b7c") + bytes(range(6)))[: self.rules["unique_id_bytes"]]
+        )
         self.log = EventLog(event_log)
         self.world = (
             make_world(world, start_us=self.t_us, seed=seed) if not isinstance(world, World) else world
         )
         # Survives deep sleep and resets; lost on a power cut.
         self.rtc_memory = b""
-        self.rtc_offset_us = -self.t_us  # an unset RTC reads 1970-01-01 at power-on
-        self.reset_cause = PWRON_RESET
+        self._rtc_power_on()
+        self.reset_cause = port_rules.cause_value(self.rules, "power_on", 0)
+        self._deep_sleep_hold = False  # esp32.gpio_deep_sleep_hold(True) this boot
         self.wake_reason = 0
         self._soft_reset = False  # the next boot follows a soft reset: the tick counters run on
         self._light_slept = False  # this boot light-slept (machine.lightsleep)
@@ -417,12 +441,22 @@ class EmulatedBoard:
 
     # ---------------------------------------------------------------- handlers (firmware -> world)
 
+    def _rtc_power_on(self):
+        """The RTC as the port starts it: the epoch (esp32), 2015-01-01 (stm32), 2021-01-01 (rp2)."""
+        self.rtc_offset_us = self.rules["rtc_at_boot"]["power_on"] * 1_000_000 - self.t_us
+
+    def _chip_reset(self):
+        """What a reset of the chip (not a soft reset, not a power cut) does to the port's clock."""
+        if self.rules["rtc_at_boot"]["every_hard_boot"]:
+            self._rtc_power_on()  # ports/rp2/main.c sets the RTC at every boot
+
     def _on_boot(self, msg):
         self.wdt_running = False
         soft = self._soft_reset
         self._light_slept = False
         if not soft:
             self._ticks_origin_us = self.t_us
+            self._deep_sleep_hold = False
         self._soft_reset = False
         info = {
             "t": self.t_us,
@@ -440,6 +474,8 @@ class EmulatedBoard:
             "input_pins": sorted(devices_mod.input_pins(self), key=str),
             "powercut_after_bytes": self.powercut_after_bytes,
             "cwd": str(self.flash),
+            # the firmware's randomness, the same for the same seed and moment (hil/mpy/random.py)
+            "rnd": zlib.crc32(f"{self.seed}:{self.t_us}".encode()),
         }
         self.powercut_after_bytes = -1
         # a boot after a soft reset goes on with the same wake: marked, so a reader counting wakes can skip it
@@ -534,7 +570,11 @@ class EmulatedBoard:
             self._set_pin(msg["pin"], msg["value"], t)
             return
         if kind == "pin_hold":
-            (self.held.add if msg["hold"] else self.held.discard)(msg["pin"])
+            if msg["pin"] is None:  # esp32.gpio_deep_sleep_hold (hil/mpy/esp32.py)
+                self._deep_sleep_hold = msg["hold"]
+                self.emit("deep_sleep_hold", t, on=msg["hold"])
+            else:
+                (self.held.add if msg["hold"] else self.held.discard)(msg["pin"])
             return
         if kind == "wdt_start":
             self.wdt_running = True
@@ -550,31 +590,77 @@ class EmulatedBoard:
         self.t_us = msg["t"]
         self.rtc_memory = bytes.fromhex(msg["rtc_memory"])
         self.rtc_offset_us = msg["rtc_offset_us"]
+        if "boot_us" in msg:
+            self._ticks_origin_us = msg["boot_us"]  # stm32: ticks stood still through light sleeps
         if outcome == "deepsleep":
-            ms = msg["ms"]
-            self.emit("sleep", ms=ms)
-            # Pins not held float back to their reset level while the chip sleeps.
-            for pin in list(self.pins):
-                if pin not in self.held and self.pins[pin] is not None:
-                    self._set_pin(pin, None, self.t_us)
-            self.t_us += ms * 1000
-            self.reset_cause, self.wake_reason = DEEPSLEEP_RESET, TIMER_WAKE
-        elif outcome == "soft_reset":
-            # Only the interpreter restarts: pins, pin holds, RTC memory, ticks and the chip's reset cause stay.
+            return self._deepsleep(msg["ms"], msg.get("wdt") or [0, 0])
+        if outcome == "soft_reset":
+            # Only the interpreter restarts: pins, pin holds, RTC memory and ticks stay; reset_cause() keeps the
+            # chip's cause, except on stm32, which says SOFT_RESET (hil/port_rules.py CAUSE_AFTER).
             self.emit("soft_reset")
             self.t_us += SOFT_RESET_US
             self._soft_reset = True
             self._new_wake = self._light_slept  # a soft reset after a light sleep begins the next wake
+            self.reset_cause = port_rules.cause_value(self.rules, "soft_reset", self.reset_cause)
         elif outcome in ("reset", "watchdog"):
             self.emit(outcome, detail=msg.get("detail", "")[-500:])
             self._all_pins_off()
             self.t_us += BOOT_TIME_US
-            self.reset_cause = SOFT_RESET if outcome == "reset" else WDT_RESET
+            self.reset_cause = port_rules.cause_value(self.rules, outcome, self.reset_cause)
             self.wake_reason = 0
+            self._chip_reset()
+        elif outcome == "locked":
+            self._locked()
         else:
             self.emit("halt", reason=outcome, detail=msg.get("detail", "")[-2000:])
             self.halted = msg.get("detail") or outcome
         return outcome
+
+    def _locked(self):
+        detail = "the watchdog fired in lightsleep: the RP2040 hangs until a power cycle (micropython#17228)"
+        self.emit("halt", reason="locked", detail=detail)
+        self.halted = detail
+
+    def _deepsleep(self, ms: int, wdt: list) -> str:
+        """machine.deepsleep(ms) as the port does it (hil/port_rules.py SLEEP)."""
+        s = self.rules["sleep"]
+        kind = s["deepsleep"]
+        self.emit("sleep", ms=ms)
+        end = self.t_us + ms * 1000
+        timeout_us, fed_us = wdt
+        bite = fed_us + timeout_us if timeout_us and s["wdt_in_deepsleep"] != "stops" else None
+        if kind == "lightsleep_then_reset":
+            # rp2: a light sleep (pins still driven, the watchdog counting), then watchdog_reboot()
+            if bite is not None and bite < end:
+                self.t_us = bite
+                self._locked()
+                return "locked"
+            self.t_us = end
+            self._float_pins(held=False)
+            self._chip_reset()
+        else:
+            # esp32: held pins stay (non-RTC GPIOs only with gpio_deep_sleep_hold); stm32 standby: nothing holds
+            self._float_pins(held=kind == "reboot")
+            if bite is not None and bite < end:
+                # stm32: the IWDG runs on in standby and resets the chip before the wake-up timer does
+                self.t_us = bite
+                self.emit("watchdog", detail="the watchdog ran on through deep sleep")
+                self.t_us += BOOT_TIME_US
+                self.reset_cause = port_rules.cause_value(self.rules, "watchdog", self.reset_cause)
+                self.wake_reason = 0
+                return "watchdog"
+            self.t_us = end
+        self.reset_cause = port_rules.cause_value(self.rules, "deepsleep", self.reset_cause)
+        self.wake_reason = TIMER_WAKE
+        return "deepsleep"
+
+    def _float_pins(self, held: bool):
+        """Pins float back to their reset level; `held`: except those a hold keeps (ESP32)."""
+        rtc = self.rules["rtc_gpios"]
+        for pin in list(self.pins):
+            keep = held and pin in self.held and (self._deep_sleep_hold or (rtc is not None and pin in rtc))
+            if not keep and self.pins[pin] is not None:
+                self._set_pin(pin, None, self.t_us)
 
     def _all_pins_off(self):
         self.held.clear()
@@ -588,8 +674,8 @@ class EmulatedBoard:
         self._all_pins_off()
         self.rtc_memory = b""
         self.t_us += int(off_s * 1e6)
-        self.rtc_offset_us = -self.t_us
-        self.reset_cause, self.wake_reason = PWRON_RESET, 0
+        self._rtc_power_on()
+        self.reset_cause, self.wake_reason = port_rules.cause_value(self.rules, "power_on", 0), 0
 
     # ---------------------------------------------------------------- process plumbing
 
@@ -597,7 +683,8 @@ class EmulatedBoard:
         return shim_heap_kb() if self.compiled else 2 * shim_heap_kb()
 
     def _interp_key(self) -> tuple:
-        return (self.heap_kb + self._shim_kb(), self._micropypath(), self.mode)
+        rules = json.dumps(port_rules.shim_view(self.rules), sort_keys=True)
+        return (self.heap_kb + self._shim_kb(), self._micropypath(), self.mode, rules)
 
     def _spawn(self):
         key = self._interp_key()
@@ -675,7 +762,8 @@ class EmulatedBoard:
         if self.wdt_running:
             self.emit("watchdog", detail="hung (wall-clock kill)")
             self.t_us += BOOT_TIME_US
-            self.reset_cause = WDT_RESET
+            self.reset_cause = port_rules.cause_value(self.rules, "watchdog", self.reset_cause)
+            self._chip_reset()
             return "watchdog"
         self.emit("halt", reason="hang", detail=f"no progress for {self.hang_timeout_s} s of wall time")
         self.halted = "hang"
@@ -692,7 +780,7 @@ class EmulatedBoard:
             return self._process_gone()
         if outcome == "_hang":
             return self._hang()
-        if self.mode == "process" or outcome in ("halt", "exception"):
+        if self.mode == "process" or outcome in ("halt", "exception", "locked"):
             try:
                 self._proc.wait(timeout=self.hang_timeout_s)
             except subprocess.TimeoutExpired:

@@ -42,7 +42,8 @@ import time
 import tty
 from pathlib import Path
 
-from hil.emulator import SHIM_DIR, SOFT_RESET, EmulatedBoard, _mpy_tree
+from hil import port_rules
+from hil.emulator import SHIM_DIR, EmulatedBoard, _mpy_tree
 from hil.launcher import CACHE_DIR, micropython_command
 
 # What the interpreter runs first: the ROM and MicroPython's own start-up, board-side.
@@ -344,7 +345,11 @@ class SerialBridge:
         rx_r, rx_w = os.pipe()
         env = dict(os.environ)
         env.update(
-            MICROPYPATH=f"{self.shims}:.frozen", HIL_TX=str(tx_w), HIL_RX=str(rx_r), HIL_MODE="process"
+            MICROPYPATH=f"{self.shims}:.frozen",
+            HIL_TX=str(tx_w),
+            HIL_RX=str(rx_r),
+            HIL_MODE="process",
+            HIL_RULES=json.dumps(port_rules.shim_view(self.eb.rules)),
         )
         script = _boot_script(self.flash.resolve(), self.shims, run_main)
         self._child = subprocess.Popen(
@@ -426,7 +431,7 @@ class SerialBridge:
         # The unix port exited by itself: a soft reset (Ctrl-D) at the REPL, or a crash.
         if rc not in (0, None):
             self._log(f"interpreter exited with status {rc}; rebooting")
-        self.eb.reset_cause = SOFT_RESET
+        self.eb.reset_cause = port_rules.cause_value(self.eb.rules, "soft_reset", self.eb.reset_cause)
         self._to_host(b"MPY: soft reboot\r\n")
         self._power_on(run_main=not self._raw)
 

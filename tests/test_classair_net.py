@@ -203,8 +203,8 @@ def test_without_pin_hold_the_light_stays_on_through_a_light_sleep_the_watchdog_
     assert {e["timeout_ms"] for e in b.log.of("wdt_start")} == {8000}  # an RP2040 takes 8.3 s at most
     assert leds == [("red", True), ("red", False)]  # lit from the first wake to the end of active hours
     assert light and max(e["ms"] for e in light) <= 30000  # in slices the watchdog allows
-    off = next(e["t"] for e in b.events if e["type"] == "led" and not e["on"])
-    assert deep and all(e["t"] > off for e in deep) and all(e["t"] < off for e in light)
+    # an RP2040 never deep-sleeps with its watchdog running (micropython#17228): light sleep, lit or not
+    assert not deep
     assert out.count("cause=1") == 1 and "cause=4" in out  # every wake after the first is a timer wake
     fcnts = [e["fcnt"] for e in b.events if e["type"] == "lora_frame" and e.get("frame") == "uplink"]
     assert fcnts == list(range(len(fcnts)))  # the link's counters exact through every light sleep

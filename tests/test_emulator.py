@@ -114,6 +114,8 @@ red.on()
 green.on()
 if machine.reset_cause() == machine.DEEPSLEEP_RESET:
     machine.Pin(47, machine.Pin.OUT, value=1, hold=True)
+    import esp32
+    esp32.gpio_deep_sleep_hold(True)  # GPIO47 is not an RTC GPIO on the ESP32-S3
 machine.deepsleep(60000)
 """
     with make(tmp_path, src) as b:

@@ -126,7 +126,10 @@ def test_boards_without_rtc_memory_keep_exact_counters_through_deep_sleep(tmp_pa
         b.power_cut()
         b.run(wakes=3)
         wakes = [int(ln.split()[-1]) for ln in logs(b) if " wake " in ln]
-    assert wakes == [0, 1, 2, 3, 4, 64, 65, 66], "exact through deep sleep, to the ceiling after a power cut"
+    # An RP2040 never deep-sleeps (node/runtime.py: its watchdog would hang it in the light sleep a deep sleep is):
+    # each wake ends in a light sleep and a soft reset, whose image is exact, and still is after a power cut in
+    # that sleep (nothing was used since it was written).
+    assert wakes == [0, 1, 2, 3, 4, 5, 6, 7], "exact through sleep and a power cut while asleep"
 
 
 def test_without_rtc_memory_a_reset_distrusts_the_flash_rtc_image(tmp_path):

@@ -10,7 +10,12 @@ def joined(store):
     return store.get("lw.s") is not None
 
 
+def known(v):
+    """Whether the RTC still has the network's time: set (tk) and not gone back since (a chip reset restarts an
+    RP2040's RTC at 2021-01-01, a power-on an STM32's at 2015-01-01)."""
+    return bool(v and v.get("tk") and time.time() >= v.get("ts", 0))
+
+
 def now(store):
     """Unix seconds of the network's clock, or None until the network has told it."""
-    v = store.get("lw.v")
-    return time.time() + EPOCH if v and v.get("tk") else None
+    return time.time() + EPOCH if known(store.get("lw.v")) else None

@@ -13,7 +13,7 @@ import sys
 import time
 from micropython import const
 from lorawan import eu868, crypto, duty
-from lorawan.clock import EPOCH as _EPOCH
+from lorawan.clock import EPOCH as _EPOCH, known as _known
 
 _DC_WAIT_MAX_S = const(30)
 _CONF_TRIES = const(3)  # a confirmed uplink goes at least this many times (NbTrans may ask for more)
@@ -104,7 +104,7 @@ class Link:
             o += bytes.fromhex(v["st"])
         if v.get("an"):
             o += bytes.fromhex(v["an"])
-        if not v.get("tk") or time.time() - v.get("ts", 0) > _TIME_RESYNC_S:
+        if not _known(v) or time.time() - v.get("ts", 0) > _TIME_RESYNC_S:
             o.append(_CID_DEVTIME)
         if v.get("lc", 0) <= 0:
             o.append(_CID_LINKCHECK)
@@ -143,7 +143,7 @@ class Link:
 
     def time(self):
         """Unix seconds of the network's clock (from DeviceTime), or None until the network has told it."""
-        if not self._v.get("tk"):
+        if not _known(self._v):
             return None
         return time.time() + _EPOCH
 

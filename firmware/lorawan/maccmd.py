@@ -203,7 +203,9 @@ def _set_time(link, t, f):
         import machine
 
         g = time.gmtime(unix_ms // 1000 - _EPOCH)
-        machine.RTC().datetime((g[0], g[1], g[2], g[6], g[3], g[4], g[5], (unix_ms % 1000) * 1000))
+        # weekday: 0-6 from Monday on esp32 and rp2, 1-7 on stm32 (ports/stm32/rtc.c pyb_rtc_datetime)
+        wd = g[6] + (1 if link.node.board.spec.get("port") == "stm32" else 0)
+        machine.RTC().datetime((g[0], g[1], g[2], wd, g[3], g[4], g[5], (unix_ms % 1000) * 1000))
     except Exception as e:  # noqa: BLE001 - a port without a settable RTC keeps no time of day
         link.node.log("lorawan: RTC not set: %s" % e)
         return

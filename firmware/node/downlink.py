@@ -27,10 +27,12 @@ def resume(node, job):
     del defaults
     st = node.store
     if st.get("reboot"):
+        st.delete("reboot")
+        # remembered: an rp2 reports every reset as WDT_RESET, and the next boot must not count it as one
+        st.set("rt.x", 1, durable=True)
+        st.save()
         import machine
 
-        st.delete("reboot")
-        st.save()
         machine.reset()
     from node.schedule import next_wake_at, sleep_s
 

@@ -11,6 +11,22 @@ _WDT_MS = const(60000)
 _BACKOFF_FIRST_S = const(30)
 _BACKOFF_MAX_S = const(3600)
 _MIN_SLEEP_MS = const(1000)
+_WDT_MARGIN_MS = const(1000)  # a light-sleep slice ends this long before the watchdog would bite
+
+# The node's reset causes, the same numbers on every port (the ESP32 port's; the status uplink reports them). Each
+# port has its own set of machine constants (rp2 has only PWRON_RESET and WDT_RESET, stm32's SOFT_RESET is 0):
+# cause() maps whichever the port has onto these.
+_HARD = const(2)
+_WDT = const(3)
+_WOKE = const(4)  # the timer wake that follows a sleep
+_CAUSES = ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET")  # 1, 2, ... in this order
+
+# Ports that sleep light, never deep, with the watchdog running: an RP2040's deep sleep is a light sleep then a
+# reset, and its watchdog firing in light sleep hangs the chip until a power cycle (micropython#17228); it ends in
+# a reset that reads WDT_RESET and restarts the RTC at 2021-01-01. An STM32's deep sleep is standby, where the IWDG
+# (32 s at most) runs on and the cause after it is not DEEPSLEEP_RESET on a WL. Light sleep keeps RAM, pins and
+# the clock; the runtime wakes before the watchdog bites, feeds it, and starts the next wake with a soft reset.
+_LIGHT_ONLY = ("rp2", "stm32")
 
 
 class Node:
@@ -24,7 +40,7 @@ class Node:
         self.quiet = True  # a role sets it False in its busy hours: the daily status then waits for a quiet wake
         self._wdt = wdt
         self.boot_ticks = time.ticks_ms()
-        self.reset_cause = machine.reset_cause()
+        self.reset_cause = cause()
         self._link = None
 
     def log(self, msg):
@@ -49,11 +65,6 @@ class Node:
             self._link = Link(self)
         return self._link
 
-    def keep_pins(self, on):
-        """On a chip without pin hold (rp2, stm32): whether the app's output pins (a light) must stay driven while
-        the node sleeps. Then it sleeps light, not deep, until the next wake."""
-        self.store.set("rt.h", 1 if on else 0)
-
     def resume_after_reset(self, state, to=None):
         """End this half of the wake with a soft reset; the app's resume(node, state) does the rest in a fresh
         interpreter (or the pipeline's half `to`: "u" uplink, "d" downlink, "t" schedule). Everything loaded so
@@ -62,6 +73,15 @@ class Node:
         self.store.set("rt.r", [state, self.boot_ticks, to])
         self.store.save(soft_reset=True)
         machine.soft_reset()
+
+
+def cause():
+    """machine.reset_cause() as one of this module's causes, whatever the port calls it."""
+    c = machine.reset_cause()
+    for i in range(5):
+        if getattr(machine, _CAUSES[i], None) == c:
+            return i + 1
+    return _HARD
 
 
 def _log(msg):
@@ -103,17 +123,21 @@ def main():
     from node.board import load as load_board
 
     st = Store()
-    cause = machine.reset_cause()  # a soft reset leaves the chip's cause as it was
+    why = cause()  # a soft reset leaves the chip's cause as it was (except on stm32: SOFT_RESET)
     resume = st.get("rt.r")  # [state, boot ticks]: the second half of a wake (Node.resume_after_reset)
     light = st.get("rt.w")  # the last wake ended in a light sleep: this is a timer wake
     if light:
-        cause = machine.DEEPSLEEP_RESET
+        why = _WOKE
+    elif st.get("rt.x"):
+        why = _HARD  # a reset the network asked for (node/downlink.py): whatever the port reports
+        st.delete("rt.x")
     if resume is not None or light:
         st.delete("rt.r")
         st.delete("rt.w")
         st.save()  # once only: a crash or reset from here on is a wake of its own, counted as such
-    elif cause == machine.WDT_RESET:
+    elif why == _WDT:
         st.set("wdt_resets", st.get("wdt_resets", 0) + 1, durable=True)
+    port = None
     try:
         from node import config, version
 
@@ -124,10 +148,11 @@ def main():
         for k in ("config", "version"):
             delattr(sys.modules["node"], k)
         brd = load_board()
+        port = brd.spec.get("port")
         node = Node(brd, cfg, st, wdt)
-        node.reset_cause = cause
+        node.reset_cause = why
         if resume is None:
-            _log("citynode boot v=%s board=%s app=%s cause=%d" % (v, brd.id, cfg["app"], cause))
+            _log("citynode boot v=%s board=%s app=%s cause=%d" % (v, brd.id, cfg["app"], why))
         else:
             _log("citynode resume app=%s" % cfg["app"])
             if 0 <= time.ticks_diff(node.boot_ticks, resume[1]) < 600000:
@@ -149,11 +174,13 @@ def main():
     st.save()
     wdt.feed()
     ms = max(_MIN_SLEEP_MS, sleep_ms)
-    if st.get("rt.h"):
-        # The app's pins must stay driven and this chip cannot hold them through deep sleep: sleep light (RAM and
-        # pins kept), waking to feed the watchdog, then begin the next wake in a fresh interpreter.
+    if port in _LIGHT_ONLY or port is None:
+        # Sleep light in slices the watchdog allows (RAM, pins and the clock kept), then begin the next wake in a
+        # fresh interpreter. Without a board (a crash before it loaded) the port is unknown: light is safe on all.
+        k = wdt_ms - _WDT_MARGIN_MS
         while ms > 0:
-            k = min(ms, wdt_ms // 2)
+            if k > ms:
+                k = ms
             machine.lightsleep(k)
             wdt.feed()
             ms -= k

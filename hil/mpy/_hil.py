@@ -49,6 +49,10 @@ class SoftReset(BaseException):
     pass
 
 
+class Locked(BaseException):
+    """The chip hung (an RP2040 whose watchdog fired in lightsleep): nothing runs until a power cycle."""
+
+
 def _send(obj):
     _tx.write(json.dumps(obj).encode() + b"\n")
 
@@ -126,7 +130,9 @@ def elapsed_us():
 
 
 def sleep_state():
-    return {"rtc_memory": rtc_memory.hex(), "rtc_offset_us": rtc_offset_us}
+    # the watchdog goes on counting through some ports' sleeps (hil/port_rules.py SLEEP): the supervisor needs it
+    return {"rtc_memory": rtc_memory.hex(), "rtc_offset_us": rtc_offset_us, "wdt": [wdt_timeout_us, wdt_fed_us],
+            "boot_us": boot_us}
 
 
 def write_budget(n):

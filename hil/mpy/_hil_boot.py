@@ -101,6 +101,8 @@ def _run_main():
         outcome = ("soft_reset", 0, "")
     except _hil.WatchdogReset:
         outcome = ("watchdog", 0, "")
+    except _hil.Locked:
+        outcome = ("locked", 0, "")
     except SystemExit:
         raise
     except BaseException as e:  # noqa: B036 - on a board anything uncaught ends at the REPL
@@ -122,13 +124,14 @@ _EXIT = {
     "watchdog": _hil.EXIT_WATCHDOG,
     "halt": _hil.EXIT_HALT,
     "exception": _hil.EXIT_HALT,
+    "locked": _hil.EXIT_HALT,
 }
 
 
 def main():
     inprocess = os.getenv("HIL_MODE") == "inprocess"
     while True:
-        _hil.boot()
+        _hil.boot()  # the board's port (constants, limits, errnos) came with the interpreter: machine.HIL_RULES
         outcome, ms, detail = _run_main()
         if _line:
             _serial_write("\n")
@@ -140,8 +143,9 @@ def main():
         gc.collect()
         state = _hil.sleep_state()
         _hil._send({"op": "end", "t": _hil.now_us, "outcome": outcome, "ms": ms, "detail": detail,
-                    "rtc_memory": state["rtc_memory"], "rtc_offset_us": state["rtc_offset_us"]})
-        if not inprocess or outcome in ("halt", "exception"):
+                    "rtc_memory": state["rtc_memory"], "rtc_offset_us": state["rtc_offset_us"],
+                    "wdt": state["wdt"], "boot_us": state["boot_us"]})
+        if not inprocess or outcome in ("halt", "exception", "locked"):
             sys.exit(_EXIT[outcome])
 
 

@@ -9,28 +9,40 @@ mem16 = umachine.mem16
 mem32 = umachine.mem32
 PinBase = umachine.PinBase
 
-# Reset causes and wake reasons: the ESP32 port's values.
-PWRON_RESET = const(1)
-HARD_RESET = const(2)
-WDT_RESET = const(3)
-DEEPSLEEP_RESET = const(4)
-SOFT_RESET = const(5)
-PIN_WAKE = const(2)
-EXT0_WAKE = const(2)
-EXT1_WAKE = const(3)
-TIMER_WAKE = const(4)
-
+# Reset causes, wake reasons and the rest that differs by port: set at boot by _configure() from the supervisor's
+# table (hil/port_rules.py shim_view), so a name the port lacks is an AttributeError here too. The rules are one list
+# read by position: on a board they are C code, and here every new name would be interned on the firmware's heap.
+_P = [True, [], 19, True, None, True, None, None, 0, True, 0, 6, True, False]
 _ENODEV = const(19)
 _ETIMEDOUT = const(116)
 _EIO = const(5)
 _errnos = {"ENODEV": _ENODEV, "ETIMEDOUT": _ETIMEDOUT, "EIO": _EIO}
 
 
+def _configure(p):
+    global _P
+    _P = p
+    g = globals()
+    for n in ("PWRON_RESET", "HARD_RESET", "WDT_RESET", "DEEPSLEEP_RESET", "SOFT_RESET"):
+        g.pop(n, None)
+    c = p[1]
+    for i in range(0, len(c), 2):
+        g[c[i]] = c[i + 1]
+    # ports/esp32/modmachine.c: ESP_SLEEP_WAKEUP_EXT0 2, EXT1 3, TIMER 4; wake_reason() exists on esp32 only
+    for n, v in (("PIN_WAKE", 2), ("EXT0_WAKE", 2), ("EXT1_WAKE", 3), ("TIMER_WAKE", 4), ("wake_reason", _wr)):
+        if p[0]:
+            g[n] = v
+        else:
+            g.pop(n, None)
+
+
 def _bus_call(op, **args):
     try:
         return _hil.call(op, **args)
     except OSError as e:
-        raise OSError(_errnos.get(e.args[0], _EIO))
+        err = e.args[0]
+        # a NACK: ENODEV on esp32 and stm32, EIO on rp2 (hil/port_rules.py I2C)
+        raise OSError(_P[2] if err == "ENODEV" else _errnos.get(err, _EIO))
 
 
 def _pin_id(p):
@@ -64,7 +76,7 @@ class Pin(PinBase):
         self.init(mode, pull, value=value, hold=hold)
 
     def init(self, mode=-1, pull=-1, *, value=None, drive=None, alt=None, hold=None):
-        if hold is not None and _hil.info["board"].get("port") != "esp32":
+        if hold is not None and not _P[5]:
             # Only the esp32 port has pin hold; rp2 and stm32 reject the argument.
             raise TypeError("unexpected keyword argument 'hold'")
         was_out = self._mode in (self.OUT, self.OPEN_DRAIN)
@@ -146,6 +158,9 @@ Signal = umachine.Signal
 
 class I2C:
     def __init__(self, id=-1, *, scl=None, sda=None, freq=400000, timeout=50000):
+        if id != -1 and (scl is not None or sda is not None) and not _P[3]:
+            # ports/stm32/machine_i2c.c: a hardware bus's pins are fixed by the build
+            raise ValueError("explicit choice of scl/sda is not implemented")
         self._bus = {"id": id, "scl": _pin_id(scl), "sda": _pin_id(sda)}
         self._freq = freq
 
@@ -190,7 +205,10 @@ class I2C:
         self.writeto(addr, self._mem_addr(memaddr, addrsize) + bytes(buf))
 
 
-SoftI2C = I2C
+class SoftI2C(I2C):
+    def __init__(self, scl, sda, *, freq=400000, timeout=50000):
+        self._bus = {"id": -1, "scl": _pin_id(scl), "sda": _pin_id(sda)}
+        self._freq = freq
 
 
 class SPI:
@@ -384,8 +402,14 @@ class RTC:
             t = utime.gmtime(now_s)
             wd = t[6]
             return (t[0], t[1], t[2], wd, t[3], t[4], t[5], ((_hil.now_us + _hil.rtc_offset_us) % 1000000))
+        if not _P[10] <= dt[3] <= _P[11]:
+            # rp2: rtc_set_datetime() refuses it (OSError); stm32 writes a weekday the RTC calls forbidden
+            _hil.event("port_misuse", what="RTC.datetime weekday %d" % dt[3])
+            if _P[13]:
+                raise OSError(22)
         secs = utime.mktime((dt[0], dt[1], dt[2], dt[4], dt[5], dt[6], 0, 0))
-        _hil.rtc_offset_us = secs * 1000000 + (dt[7] if len(dt) > 7 else 0) - _hil.now_us
+        sub = dt[7] if len(dt) > 7 and _P[12] else 0  # rp2 and stm32 drop the sub-seconds
+        _hil.rtc_offset_us = secs * 1000000 + sub - _hil.now_us
         _hil.event("rtc_set", unix=secs)
 
     def memory(self, data=None):
@@ -397,14 +421,9 @@ class RTC:
         _hil.rtc_memory = bytes(data)
 
 
-# The longest watchdog timeout each port's WDT accepts (ms): the RP2040's counter, the STM32's IWDG at its
-# largest prescaler; an ESP32 takes any.
-_WDT_MAX_MS = {"rp2": 8388, "stm32": 32767}
-
-
 class WDT:
     def __init__(self, id=0, timeout=5000):
-        top = _WDT_MAX_MS.get(_hil.info["board"]["port"])
+        top = _P[4]  # hil/port_rules.py WDT_MAX_MS
         if timeout < 1 or (top is not None and timeout > top):
             raise ValueError("WDT timeout out of range")
         _hil.wdt_timeout_us = timeout * 1000
@@ -448,13 +467,29 @@ class Timer:
 
 
 def deepsleep(ms=0):
+    if _P[7] is not None and ms > _P[7]:
+        # rp2: "sleep too long" (modmachine.c); stm32: "wakeup value too large" (rtc.c pyb_rtc_wakeup)
+        raise ValueError("sleep too long")
     raise _hil.DeepSleep(ms)
 
 
 def lightsleep(ms=0):
-    if ms > 0:
-        _hil.event("lightsleep", ms=ms)
-        _hil.advance(ms * 1000)
+    if ms <= 0:
+        return
+    if _P[6] is not None and ms > _P[6]:
+        raise ValueError("sleep too long")
+    _hil.event("lightsleep", ms=ms)
+    wdt = _P[8]  # the watchdog in lightsleep: 0 stops, 1 runs on, 2 locks the chip when it fires
+    if _hil.wdt_timeout_us and wdt and _hil.now_us + ms * 1000 - _hil.wdt_fed_us > _hil.wdt_timeout_us:
+        if wdt == 2:
+            # micropython#17228: the RP2040's watchdog fires in lightsleep and the chip hangs until a power cycle
+            _hil.now_us = _hil.wdt_fed_us + _hil.wdt_timeout_us
+            raise _hil.Locked()
+    if not wdt:
+        _hil.wdt_fed_us += ms * 1000  # the ESP32's task watchdog does not count while the chip sleeps
+    if not _P[9]:
+        _hil.boot_us += ms * 1000  # stm32 Stop mode: SysTick stops, ticks_ms() does not count the sleep
+    _hil.advance(ms * 1000)
 
 
 def idle():
@@ -473,12 +508,12 @@ def reset_cause():
     return _hil.info["reset_cause"]
 
 
-def wake_reason():
+def _wr():
     return _hil.info["wake_reason"]
 
 
 def unique_id():
-    return bytes.fromhex(_hil.info["unique_id"])
+    return bytes.fromhex(_hil.info["unique_id"])  # 6, 8 or 12 bytes by port (hil/port_rules.py UNIQUE_ID_BYTES)
 
 
 def freq(f=None):
@@ -502,3 +537,9 @@ def time_pulse_us(pin, pulse_level, timeout_us=1000000):
 
 def bootloader():
     raise _hil.Reset()
+
+
+_r = __import__("os").getenv("HIL_RULES")  # the board's port (hil/port_rules.py shim_view), as the interpreter starts
+if _r:
+    _configure(__import__("json").loads(_r))
+del _r

@@ -19,11 +19,16 @@ def _pin(node, name, lit):
         return
     v = 1 if lit != bool(spec.get("active_low", False)) else 0
     if node.board.spec.get("port") == "esp32":
-        # Release the hold, drive the level, hold it again: the light stays through deep sleep.
+        # Release the hold, drive the level, hold it again: the light stays through deep sleep. A pin outside the
+        # RTC domain (an S3's GPIO 22 and up: the Heltec V3's 47/48, the T3-S3's 43/44) keeps its hold in deep
+        # sleep only with gpio_deep_sleep_hold (docs/esp32/quickref.rst).
+        import esp32
+
         p = machine.Pin(spec["pin"], machine.Pin.OUT, value=v, hold=False)
         p.init(hold=True)
+        esp32.gpio_deep_sleep_hold(True)
     else:
-        # rp2 and stm32 have no pin hold: the level lasts while the chip is awake or in light sleep (keep_pins).
+        # rp2 and stm32 have no pin hold: the runtime sleeps light there (node/runtime.py), which keeps the level.
         machine.Pin(spec["pin"], machine.Pin.OUT, value=v)
 
 
@@ -42,5 +47,3 @@ def show(node, state):
         green = (state == _GREEN or state == _ORANGE) and mode != "red_only"
     _pin(node, "red", red)
     _pin(node, "green", green)
-    if node.board.spec.get("port") != "esp32":
-        node.keep_pins(red or green)  # no pin hold here: a lit light keeps the chip in light sleep
