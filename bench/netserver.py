@@ -6,26 +6,13 @@ import time
 from pathlib import Path
 
 from fleet.lorawan import crypto, frames
-from fleet.lorawan.airtime import time_on_air_us
+from fleet.lorawan.airtime import WORKED, time_on_air_us
 from fleet.lorawan.pathmodel import PathModel
 from fleet.lorawan.server import NetworkServer
 
 NODES = 1300
 ROUNDS = 8
 T0 = 1_788_739_200_000_000
-WORKED = [
-    (13, 7, 46.336),
-    (13, 9, 164.864),
-    (13, 12, 1155.072),
-    (25, 7, 61.696),
-    (25, 8, 113.152),
-    (25, 9, 205.824),
-    (25, 10, 411.648),
-    (25, 11, 823.296),
-    (25, 12, 1482.752),
-    (64, 7, 118.016),
-    (64, 12, 2793.472),
-]
 
 
 def _fleet():

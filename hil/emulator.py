@@ -333,7 +333,20 @@ class EmulatedBoard:
         self.world = (
             make_world(world, start_us=self.t_us, seed=seed) if not isinstance(world, World) else world
         )
-        # Survives deep sleep and resets; lost on a power cut.
+        self._power_on_state()
+        self.handlers = self._handlers()
+        self._leds = self._led_map()
+        self.devices = devices_mod.attach(self)
+        self._prepare_flash(config)
+        self.pool = pool
+        if pool is not None and mode != "inprocess":
+            raise ValueError("an interpreter pool serves inprocess boards only")
+        self._it = None
+        self._mpypath = None
+        self._pulled_plug = False
+
+    def _power_on_state(self):
+        """The chip as it powers on: what survives deep sleep and resets is lost on a power cut."""
         self.rtc_memory = b""
         self._rtc_power_on()
         self.reset_cause = port_rules.cause_value(self.rules, "power_on", 0)
@@ -349,7 +362,10 @@ class EmulatedBoard:
         self.wdt_running = False
         self.halted: str | None = None
         self.radio = None  # set by the LoRaWAN layer: an object with handle(op, msg, board) -> dict
-        self.handlers: dict[str, Callable[[dict], dict]] = {
+
+    def _handlers(self) -> dict[str, Callable[[dict], dict]]:
+        """The firmware's requests (shim -> supervisor) and who answers them: the world's device models."""
+        return {
             "boot": self._on_boot,
             "i2c": self._on_i2c,
             "i2c_scan": self._on_i2c_scan,
@@ -361,15 +377,6 @@ class EmulatedBoard:
             "pulse": self._on_pulse,
             "i2s_read": self._on_i2s_read,
         }
-        self._leds = self._led_map()
-        self.devices = devices_mod.attach(self)
-        self._prepare_flash(config)
-        self.pool = pool
-        if pool is not None and mode != "inprocess":
-            raise ValueError("an interpreter pool serves inprocess boards only")
-        self._it = None
-        self._mpypath = None
-        self._pulled_plug = False
 
     # ---------------------------------------------------------------- set-up
 

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fleet.lorawan import crypto, frames, maccommands, region
+from fleet.lorawan import airtime, crypto, frames, maccommands, region
 from fleet.lorawan.airtime import time_on_air_us
 from fleet.lorawan.maccommands import MacCommand
 
@@ -201,22 +201,7 @@ def test_gps_time():
     assert maccommands.unix_time(sec, frac) == 1788739200.5
 
 
-@pytest.mark.parametrize(
-    "pl,sf,ms",
-    [
-        (13, 7, 46.336),
-        (13, 9, 164.864),
-        (13, 12, 1155.072),
-        (25, 7, 61.696),
-        (25, 8, 113.152),
-        (25, 9, 205.824),
-        (25, 10, 411.648),
-        (25, 11, 823.296),
-        (25, 12, 1482.752),
-        (64, 7, 118.016),
-        (64, 12, 2793.472),
-    ],
-)
+@pytest.mark.parametrize("pl,sf,ms", airtime.WORKED)
 def test_time_on_air_worked_values(pl, sf, ms):
     assert time_on_air_us(pl, sf, 125) / 1000 == pytest.approx(ms, abs=1e-9)
 

@@ -2,6 +2,22 @@
 
 from __future__ import annotations
 
+# Worked values (payload bytes, SF, ms at 125 kHz, CR 4/5, 8-symbol preamble, CRC on): Semtech's LoRa calculator,
+# which the formula below must reproduce exactly (tests/test_fleet_lorawan.py, bench/netserver.py).
+WORKED = (
+    (13, 7, 46.336),
+    (13, 9, 164.864),
+    (13, 12, 1155.072),
+    (25, 7, 61.696),
+    (25, 8, 113.152),
+    (25, 9, 205.824),
+    (25, 10, 411.648),
+    (25, 11, 823.296),
+    (25, 12, 1482.752),
+    (64, 7, 118.016),
+    (64, 12, 2793.472),
+)
+
 
 def symbol_us(sf: int, bw_khz: float) -> float:
     return (1 << sf) * 1000.0 / bw_khz
