@@ -49,3 +49,12 @@ def test_the_check_sees_a_pico_deep_sleeping_with_its_watchdog(tmp_path):
     fw = _without(tmp_path, "node/runtime.py", '_LIGHT_ONLY = ("rp2", "stm32")', "_LIGHT_ONLY = ()")
     w = school_week.run("rpi-pico-sx1262-hat", hours=23.5, firmware_dir=fw, hang_timeout_s=2)
     assert w.watchdog and not w.ok, w.summary()
+
+
+def test_the_check_sees_a_light_sleep_wake_that_does_not_say_timer_wake(tmp_path):
+    # After its light sleep a NUCLEO starts the next wake with a soft reset, which its port reports as SOFT_RESET:
+    # without the runtime's own note of the light sleep, the wake would not count as a timer wake.
+    fw = _without(tmp_path, "node/runtime.py", "    if light:\n", "    if False:\n")
+    w = school_week.run("nucleo-wl55jc", hours=23.5, firmware_dir=fw)
+    assert w.wakes == w.expected and not w.dark_hours and not w.watchdog
+    assert len(w.bad_wakes) == w.wakes - 1 and "cause=5, not 4" in w.bad_wakes[0][1], w.problems()[:2]
