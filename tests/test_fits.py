@@ -88,6 +88,17 @@ def test_a_role_fits_a_board_when_its_emulator_figure_and_its_32_bit_estimate_bo
     assert probe.est_kb > probe.heap_kb == 36
 
 
+def test_a_refusal_by_the_32_bit_estimate_names_it_in_one_line():
+    with pytest.raises(fits.DoesNotFit) as e:
+        fits.require(boards.load(NUCLEO), "lorawan_probe")
+    msg = str(e.value)
+    est = RECORD["apps"]["lorawan_probe"]["estimate_32bit"]["heap_kb"][NUCLEO]
+    need = RECORD["apps"]["lorawan_probe"]["heap_kb"][NUCLEO]
+    assert "\n" not in msg and f"lorawan_probe needs {need} KB of emulator heap on {NUCLEO}" in msg
+    assert f"an estimated {est} KB on a 32-bit board" in msg and "36 KB on the board" in msg
+    assert "--ignore-heap" in msg
+
+
 def test_every_figure_has_its_32_bit_estimate_from_its_ratio():
     # hil/heap32.py measured the mix of every app on every board; the estimate is the figure x the ratio.
     for rec in RECORD["apps"].values():
