@@ -3,7 +3,8 @@ its scenario in (hil/heap.py: ClassAir a school morning, lorawan_probe join and 
 wakes), on every board, one process per boot as a board boots.
 
     python -m bench roles           # measure, and compare with the recorded figures
-    python -m bench.roles --write   # measure, and record them in boards/measured/heap.json
+    python -m bench.roles --write   # measure, and record them in boards/measured/heap.json, with each one's
+                                    # 32-bit estimate (hil/heap32.py measures the mix again)
 
 `citynode boards`, `build`, `deploy` and `provision` read the recorded figures (citynode.fits);
 tests/test_fits.py runs each app's scenario at its recorded figure.
@@ -21,7 +22,7 @@ from citynode import fits
 from citynode.base import boards as boards_mod
 from citynode.base import roles
 
-from hil import heap
+from hil import heap, heap32
 
 
 def pairs() -> list[tuple[str, str]]:
@@ -63,7 +64,8 @@ def record(measured: dict) -> dict:
         "about": (
             "Smallest emulator heap (KB, MicroPython unix port, 64-bit) each app runs its scenario in, per board: "
             "written by `python -m bench.roles --write`, checked by tests/test_fits.py, read by citynode.fits. "
-            "An app fits a board when its figure here is at most the board's heap_kb x 2."
+            "An app fits a board when its figure here is at most the board's heap_kb x 2 and its estimate_32bit "
+            "at most the board's heap_kb."
         ),
         "search": (
             f"going down from {heap.HI_KB} KB in {heap.STEP_KB} KB steps, the last size before the first that "
@@ -86,10 +88,14 @@ def record(measured: dict) -> dict:
     }
 
 
-def write(measured: dict, path=None):
+def write(measured: dict, path=None, mixes: dict | None = None):
+    """Record the figures; with `mixes` (hil.heap32.measure) each one's 32-bit estimate too."""
     path = path or fits.FIGURES
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(record(measured), indent=2) + "\n")
+    out = record(measured)
+    if mixes is not None:
+        out = heap32.record(mixes, out)
+    path.write_text(json.dumps(out, indent=2) + "\n")
     return path
 
 
@@ -133,7 +139,7 @@ def run():
 if __name__ == "__main__":
     measured = measure()
     if "--write" in sys.argv[1:]:
-        print(f"recorded in {write(measured)}", file=sys.stderr)
+        print(f"recorded in {write(measured, mixes=heap32.measure(pairs()))}", file=sys.stderr)
         fits._load.cache_clear()
     for row in rows(measured):
         print(" | ".join(str(x) for x in row))

@@ -39,19 +39,35 @@ def _row(board: dict) -> dict:
     s = boards.summary(board)
     out = {k: board.get(k) for k in JSON_FIELDS}
     out.update(radio=s["radio"], flash=s["flash"])
-    # Which apps fit: each one's measured heap against the board's emulator heap (citynode.fits).
+    # Which apps fit: each one's measured emulator heap against the board's emulator heap, and its estimated
+    # 32-bit need against the board's own heap (citynode.fits). Nothing here is verified on hardware.
     out["emulator_heap_kb"] = boards.emulator_heap_kb(board)
     out["fits"] = {
-        f.app: {"needs_kb": f.needs_kb, "fits": f.fits, "measured_on": f.measured_on}
+        f.app: {
+            "needs_kb": f.needs_kb,
+            "fits": f.fits,
+            "measured_on": f.measured_on,
+            "emulator_fits": f.emulator_fits,
+            "estimated_32bit_kb": f.est_kb,
+            "ratio_32bit": f.ratio,
+            "estimate_fits": f.estimate_fits,
+            "basis": f.basis(),
+        }
         for f in fits.fits_of(board)
     }
     return out
 
 
+def _kb(v) -> str:
+    return str(v) if v is not None else ">?"
+
+
 def _needs(r: dict, fitting: bool | None) -> str:
-    """'classair 62, counter 20': the apps whose fit is `fitting`, each with the emulator heap it needs."""
+    """'classair 62/44, counter 20/14': the apps whose fit is `fitting`, each with the emulator heap it needs
+    (measured) and its estimated 32-bit need."""
     return ", ".join(
-        f"{app} {f['needs_kb'] if f['needs_kb'] is not None else '>?'}"
+        f"{app} {_kb(f['needs_kb'])}"
+        + (f"/{_kb(f['estimated_32bit_kb'])}" if f["ratio_32bit"] is not None else "")
         + ("*" if f["measured_on"] not in (None, r["id"]) else "")
         for app, f in r["fits"].items()
         if f["fits"] is fitting
@@ -116,8 +132,10 @@ def cli(ctx, as_json, directory):
     unmeasured = sorted({app for r in rows for app, f in r["fits"].items() if f["fits"] is None})
     estimated = any(f["measured_on"] not in (None, r["id"]) for r in rows for f in r["fits"].values())
     notes = [
-        "KB needed: the smallest emulator heap the app ran in (measured); it fits when that is at most the "
-        f"board's emulator heap (heap x {boards.HEAP_SCALE_64BIT}: the 64-bit interpreter)"
+        "KB needed: emulator/32-bit. emulator: the smallest heap the app ran in on the 64-bit emulator (measured "
+        "on the emulator); 32-bit: that x the app's 32-bit/64-bit live-heap ratio (estimated for 32-bit, "
+        "hil/heap32.py). It fits when the first is at most the board's emulator heap "
+        f"(heap x {boards.HEAP_SCALE_64BIT}) and the second at most its heap. No fit is verified on hardware yet."
     ]
     if estimated:
         notes.append("*: this board is not measured; the figure is the app's largest on a measured board")
@@ -240,7 +258,8 @@ def _show_fits(b: dict):
 
     has = boards.emulator_heap_kb(b)
     click.echo(
-        f"  heap        {b['heap_kb']} KB on the board, x{boards.HEAP_SCALE_64BIT} = {has} KB on the emulator"
+        f"  heap        {b['heap_kb']} KB on the board, x{boards.HEAP_SCALE_64BIT} = {has} KB on the emulator "
+        "(no fit is verified on hardware yet)"
     )
     for f in fits.fits_of(b):
         if f.fits is None:
@@ -248,8 +267,18 @@ def _show_fits(b: dict):
         else:
             where = f" (measured on {f.measured_on}: this board is not measured)" if f.estimate else ""
             verdict = f"needs {f.needs_text()} of emulator heap, the board has {has} KB{where}: " + (
-                "fits" if f.fits else f"does not fit ({fits.LATER_FIX})"
+                "fits" if f.emulator_fits else "does not fit"
             )
+            verdict += " (measured on the emulator); "
+            if f.ratio is None:
+                verdict += "no 32-bit estimate recorded"
+            else:
+                verdict += f"{f.estimate_text()}, the board has {f.heap_kb} KB: " + (
+                    "fits" if f.estimate_fits else "does not fit"
+                )
+                verdict += " (estimated for 32-bit)"
+            if not f.fits:
+                verdict += f"; {fits.LATER_FIX}"
         wiring = "" if f.app in b["apps"] else "; the board file has no wiring for it"
         click.echo(
             f"  {'fits' if f.fits else 'no fit' if f.fits is False else 'fit?':<11} {f.app}: {verdict}{wiring}"
