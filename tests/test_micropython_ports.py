@@ -90,3 +90,63 @@ machine.deepsleep(1000)
         b.run(wakes=2)
         out = logs(b)
     assert out[:2] == ["cause 1", "cause 3"]  # the IWDG reset the chip 30 s into a 15 min standby
+
+
+CLOCK_AND_BUS = """
+import machine, time
+print("year", time.gmtime()[0])
+rtc = machine.RTC()
+try:
+    rtc.datetime((2026, 9, 13, 7, 12, 0, 0, 500000))  # a Sunday as weekday 7: stm32's numbering
+    print("weekday7 ok", rtc.datetime()[7] // 100000)
+except OSError:
+    print("weekday7 refused")
+t0 = time.ticks_ms()
+machine.lightsleep(10000)
+print("ticks", time.ticks_diff(time.ticks_ms(), t0) // 1000)
+try:
+    i2c = machine.I2C(0, scl=machine.Pin(1), sda=machine.Pin(2))
+    print("i2c pins ok")
+    try:
+        i2c.writeto(0x10, b"x")  # nothing at 0x10: a NACK
+    except OSError as e:
+        print("nack", e.args[0])
+except ValueError:
+    print("i2c pins refused")
+machine.deepsleep(1000)
+"""
+
+
+@pytest.mark.parametrize(
+    ("board_id", "want"),
+    [
+        # epoch RTC; sub-seconds kept, weekday not checked; ticks run in light sleep; NACK is ENODEV (19)
+        ("heltec-wifi-lora32-v3", ["year 1970", "weekday7 ok 5", "ticks 10", "i2c pins ok", "nack 19"]),
+        # ports/rp2/main.c: 2021 at boot; machine_rtc.c: no sub-seconds, weekday 7 refused; I2C NACK is EIO (5)
+        ("rpi-pico-sx1262-hat", ["year 2021", "weekday7 refused", "ticks 10", "i2c pins ok", "nack 5"]),
+        # ports/stm32/rtc.c: 2015 at power-on, weekday 1-7, no sub-seconds; SysTick stops in Stop mode;
+        # machine_i2c.c: a hardware bus's pins are fixed
+        ("nucleo-wl55jc", ["year 2015", "weekday7 ok 0", "ticks 0", "i2c pins refused"]),
+    ],
+)
+def test_clock_ticks_and_i2c_by_port(tmp_path, board_id, want):
+    fw = firmware_with(tmp_path / "fw", {"main.py": CLOCK_AND_BUS})
+    with EmulatedBoard(board_id, firmware_dir=fw, flash_dir=tmp_path / "flash") as b:
+        b.run(wakes=1)
+        out = logs(b)
+    assert out == want
+
+
+def test_the_network_time_sets_an_stm32_rtc_with_its_own_weekdays(tmp_path):
+    """DeviceTimeAns sets the RTC (firmware/lorawan/maccmd.py): with weekday 1-7 on an stm32, as its rtc.c wants;
+    a 0-6 weekday there is flagged by the emulator as a port misuse."""
+    from hil.network import attach_network
+
+    b = EmulatedBoard("nucleo-wl55jc", "lorawan_probe", flash_dir=tmp_path / "flash", heap_kb=192)
+    attach_network(b)
+    with b:
+        b.run(wakes=2)
+        misuse = [e for e in b.events if e["type"] == "port_misuse"]
+        probe = [ln for ln in logs(b) if ln.startswith("[") and "probe: n=1" in ln]
+    assert not misuse, misuse
+    assert probe and "time=None" not in probe[0]  # the node has the network's time
