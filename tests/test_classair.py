@@ -165,6 +165,36 @@ print(out)
     assert out == ["green", "red", "red", "red", "orange", "orange", "orange", "orange", "red"]
 
 
+def test_level_on_each_threshold_and_each_hysteresis_edge(mpy):
+    # red 800, orange 600, hyst 100: a reading exactly on a threshold lights it; a reading exactly on
+    # threshold - hyst keeps it; one ppm under lets it go.
+    steps = [
+        (500, "green"),
+        (600, "orange"),  # orange, reached from green
+        (599, "orange"),
+        (500, "orange"),  # orange - hyst: still orange
+        (499, "green"),
+        (600, "orange"),
+        (800, "red"),  # red, reached from orange
+        (700, "red"),  # red - hyst: still red
+        (699, "orange"),
+        (500, "orange"),
+        (499, "green"),
+        (800, "red"),  # red, reached straight from green
+    ]
+    code = f"""
+import apps.classair.wake as ca
+cur = 0
+out = []
+for v in {[v for v, _ in steps]}:
+    cur = ca.level_for(v, cur, 800, 600, 100)
+    out.append(ca.NAMES[cur])
+print(out)
+"""
+    out = json.loads(mpy(code).strip().replace("'", '"'))
+    assert len(out) == len(steps) and list(zip([v for v, _ in steps], out, strict=True)) == steps
+
+
 def _tz_sanity():
     # The EU rule in the firmware is what zoneinfo says for Paris: checked above; here just a guard that the
     # test machine's tz database knows Paris.
