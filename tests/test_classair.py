@@ -244,3 +244,14 @@ def test_every_board_runs_classair(make_board, board_id):
     sleeps = {e["type"] for e in b.events if e["type"] in ("sleep", "lightsleep")}
     # the ESP32s hold the pins through deep sleep; rp2 and stm32 cannot, so they sleep light while a light is on
     assert sleeps == ({"sleep"} if b.board["port"] == "esp32" else {"lightsleep"})
+
+
+def test_over_a_school_week_the_light_changes_once_per_crossing_and_never_flickers():
+    # bench/classair.py's criterion, stated in the README: a crossing of the thresholds (up to 800, down below 700)
+    # counts when the room's true CO2 comes within the sensor's noise of a threshold; a flicker is a change its own
+    # reading does not justify.
+    from bench.classair import flicker_week
+
+    changes, true_crossings, seen_crossings, noise, flickers = flicker_week()
+    assert noise > 0 and 0 < true_crossings <= seen_crossings
+    assert 0 < changes <= seen_crossings and flickers == 0
