@@ -165,6 +165,36 @@ print(out)
     assert out == ["green", "red", "red", "red", "orange", "orange", "orange", "orange", "red"]
 
 
+def test_level_on_each_threshold_and_each_hysteresis_edge(mpy):
+    # red 800, orange 600, hyst 100: a reading exactly on a threshold lights it; a reading exactly on
+    # threshold - hyst keeps it; one ppm under lets it go.
+    steps = [
+        (500, "green"),
+        (600, "orange"),  # orange, reached from green
+        (599, "orange"),
+        (500, "orange"),  # orange - hyst: still orange
+        (499, "green"),
+        (600, "orange"),
+        (800, "red"),  # red, reached from orange
+        (700, "red"),  # red - hyst: still red
+        (699, "orange"),
+        (500, "orange"),
+        (499, "green"),
+        (800, "red"),  # red, reached straight from green
+    ]
+    code = f"""
+import apps.classair.wake as ca
+cur = 0
+out = []
+for v in {[v for v, _ in steps]}:
+    cur = ca.level_for(v, cur, 800, 600, 100)
+    out.append(ca.NAMES[cur])
+print(out)
+"""
+    out = json.loads(mpy(code).strip().replace("'", '"'))
+    assert len(out) == len(steps) and list(zip([v for v, _ in steps], out, strict=True)) == steps
+
+
 def _tz_sanity():
     # The EU rule in the firmware is what zoneinfo says for Paris: checked above; here just a guard that the
     # test machine's tz database knows Paris.
@@ -214,3 +244,14 @@ def test_every_board_runs_classair(make_board, board_id):
     sleeps = {e["type"] for e in b.events if e["type"] in ("sleep", "lightsleep")}
     # the ESP32s hold the pins through deep sleep; rp2 and stm32 cannot, so they sleep light while a light is on
     assert sleeps == ({"sleep"} if b.board["port"] == "esp32" else {"lightsleep"})
+
+
+def test_over_a_school_week_the_light_changes_once_per_crossing_and_never_flickers():
+    # bench/classair.py's criterion, stated in the README: a crossing of the thresholds (up to 800, down below 700)
+    # counts when the room's true CO2 comes within the sensor's noise of a threshold; a flicker is a change its own
+    # reading does not justify.
+    from bench.classair import flicker_week
+
+    changes, true_crossings, seen_crossings, noise, flickers = flicker_week()
+    assert noise > 0 and 0 < true_crossings <= seen_crossings
+    assert 0 < changes <= seen_crossings and flickers == 0

@@ -70,6 +70,28 @@ def test_deploy_then_nothing_changed_is_fast_and_writes_nothing(boards, bundles)
     assert r3.sent_files == 1 and r3.slot != r1.slot and "v=v2" in r3.boot_line
 
 
+def test_a_third_version_goes_into_the_slot_the_first_used_and_its_changed_file_arrives(
+    boards, bundles, tmp_path
+):
+    import hashlib
+
+    v3 = build(BOARD, "counter", tmp_path / "v3", version="v3")
+    changed = [k for k, h in v3.files.items() if bundles["v1"].files.get(k) != h]
+    assert changed == ["fw/node/version.mpy"]  # v3 differs from v1 in one file: the one that says its version
+    b = boards()
+    r1 = deploy(bundles["v1"], b.path)
+    r2 = deploy(bundles["v2"], b.path)
+    r3 = deploy(v3, b.path)
+    assert r2.slot != r1.slot and r3.slot == r1.slot  # v1's slot, still holding v1's files, is written over
+    # The changed file crossed the cable and is on the board's flash: the file v1 left there is not kept.
+    on_flash = b.flash / "fw" / r3.slot / "node" / "version.mpy"
+    assert hashlib.sha256(on_flash.read_bytes()).hexdigest() == v3.files["fw/node/version.mpy"]
+    assert r3.sent_files == 1 and runs_bundle(b, v3)
+    assert "citynode boot v=v3 board=heltec-wifi-lora32-v3 app=counter" in r3.boot_line
+    lines = boot_lines(b.path)  # and after the next reset too
+    assert lines and "v=v3" in lines[0], lines
+
+
 def test_unplug_mid_deploy_keeps_the_old_firmware_booting(boards, bundles, tmp_path):
     link = tmp_path / "ttyBOARD"
     b = boards(link=link, replug_after_s=0.3)

@@ -4,6 +4,8 @@ server (fleet.lorawan.server), in virtual time."""
 
 from __future__ import annotations
 
+import pytest
+
 from fleet.lorawan import region
 from fleet.lorawan.maccommands import MacCommand
 from hil.network import attach_network
@@ -94,13 +96,15 @@ def test_power_cuts_during_writes_never_reuse_devnonce_or_fcnt(make_board):
     assert any(f["frame"] == "uplink" for f in radio.frames[-5:])  # recovered and sending
 
 
-def test_whole_node_with_lorawan_in_a_bounded_heap(make_board):
-    # The node's whole heap (runtime, store, app, lora driver, LoRaWAN MAC) bounded at 96 KB of the 64-bit emulator;
-    # bench/lorawan.py measures the smallest heap it runs in (the issue's goal is 64 KB: not reached yet)
-    b = make_board(app="lorawan_probe", config={"interval_s": 900}, heap_kb=96)
+@pytest.mark.parametrize(("mode", "heap_kb"), [("inprocess", 60), ("process", 62)])
+def test_whole_node_with_lorawan_in_the_heap_the_readme_gives(make_board, mode, heap_kb):
+    # The node's whole heap (runtime, store, app, lora driver, LoRaWAN MAC), 6 virtual hours with the network, at the
+    # figures README Benchmarks gives for the 64-bit emulator (bench/lorawan.py measures them): 60 KB in-process,
+    # 62 KB one process per boot. A change that makes the node need more fails here until they are measured again.
+    b = make_board(app="lorawan_probe", config={"interval_s": 900}, heap_kb=heap_kb, mode=mode)
     radio = _net(b)
-    r = b.run(hours=3)
+    r = b.run(hours=6)
     radio.flush(b)
     assert r.halted is None, _logs(b)[-10:]
     assert not [ln for ln in _logs(b) if "MemoryError" in ln]
-    assert len([f for f in radio.frames if f["frame"] == "uplink" and f["mic_ok"]]) >= 11
+    assert len([f for f in radio.frames if f["frame"] == "uplink" and f["mic_ok"]]) >= 23
