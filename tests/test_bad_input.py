@@ -1,0 +1,39 @@
+"""Issue #18: every command given bad input answers in one line on stderr, `citynode: error: ...`, with exit
+status 2 and no traceback, before it does anything. One table of such inputs, run through each command in
+process (click's CliRunner), as an installer or an attacker would type them.
+
+(`citynode decode` and `encode-downlink` run their own table as the console script: tests/test_payload_cli.py.)
+"""
+
+from __future__ import annotations
+
+import pytest
+from citynode.cli import cli
+from click.testing import CliRunner
+
+# (args, words the one line must hold). A path "{tmp}" is the test's temporary folder.
+BAD = [
+    # 16. emulate: the length of the run and where its files go, checked before the run starts
+    (["emulate", "--hours", "nan"], "--hours: nan is not a length of time"),
+    (["emulate", "--hours", "inf"], "--hours: inf is not a length of time"),
+    (["emulate", "--hours", "-1"], "--hours: -1.0 is not a length of time"),
+    (["emulate", "--days", "-0.5"], "--days: -0.5 is not a length of time"),
+    (["emulate", "--hours", "0"], "the run must last more than 0 hours"),
+    (["emulate", "--days", "367"], "more than 366 days, the longest run"),
+    (["emulate", "--hours", "1", "--events", "{tmp}/missing/run.jsonl"], "--events: no such folder"),
+    (["emulate", "--app", "classair", "--plot", "{tmp}/missing/run.png"], "--plot: no such folder"),
+]
+
+
+@pytest.mark.parametrize("args,words", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_exit_2_no_traceback(args, words, tmp_path, monkeypatch):
+    for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):  # the registry and config of this test only
+        monkeypatch.setenv(var, str(tmp_path / var))
+    monkeypatch.delenv("CITYNODE_CONFIG", raising=False)
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    r = CliRunner().invoke(cli, args)
+    assert r.exit_code == 2, (r.exit_code, r.output, r.exc_info)
+    lines = r.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("citynode: error: "), r.stderr
+    assert words in lines[0], lines[0]
+    assert "Traceback" not in r.output and r.stdout == "", r.output
