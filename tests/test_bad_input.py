@@ -22,10 +22,19 @@ BAD = [
     (["emulate", "--days", "367"], "more than 366 days, the longest run"),
     (["emulate", "--hours", "1", "--events", "{tmp}/missing/run.jsonl"], "--events: no such folder"),
     (["emulate", "--app", "classair", "--plot", "{tmp}/missing/run.png"], "--plot: no such folder"),
+    # 17. decode: map keys that only equal a setting's number, an empty or an oversized payload
+    (["decode", "-p", "15", "a1f502"], "classair config: map key True is not an integer"),
+    (["decode", "-p", "15", "a1f400"], "map key False is not an integer"),
+    (["decode", "-p", "15", "a1f9420000"], "map key 3.0 is not an integer"),
+    (["decode", "-p", "10", ""], "the payload is empty"),
+    (
+        ["decode", "-p", "15", "a1186359ea60" + "00" * 60000],
+        "60006 bytes: no LoRaWAN frame carries more than 242",
+    ),
 ]
 
 
-@pytest.mark.parametrize("args,words", BAD, ids=[" ".join(a) for a, _ in BAD])
+@pytest.mark.parametrize("args,words", BAD, ids=[" ".join(a)[:60] for a, _ in BAD])
 def test_bad_input_is_one_line_exit_2_no_traceback(args, words, tmp_path, monkeypatch):
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):  # the registry and config of this test only
         monkeypatch.setenv(var, str(tmp_path / var))
