@@ -8,6 +8,7 @@ process (click's CliRunner), as an installer or an attacker would type them.
 from __future__ import annotations
 
 import pytest
+from citynode.base.paths import BOARDS_DIR
 from citynode.cli import cli
 from click.testing import CliRunner
 
@@ -31,7 +32,18 @@ BAD = [
         ["decode", "-p", "15", "a1186359ea60" + "00" * 60000],
         "60006 bytes: no LoRaWAN frame carries more than 242",
     ),
+    # 15. boards check: what Python's json reads and the node's cannot, and JSON nested past the stack
+    (["boards", "check", "{tmp}/nan/heltec-wifi-lora32-v3.json"], "NaN is not a JSON number"),
+    (["boards", "check", "{tmp}/inf/heltec-wifi-lora32-v3.json"], "1e999 is too large a number"),
+    (["boards", "check", "{tmp}/deep.json"], "not valid JSON: nested too deeply"),
 ]
+
+HELTEC = (BOARDS_DIR / "heltec-wifi-lora32-v3.json").read_text()
+FILES = {  # written into the test's folder before the command runs
+    "nan/heltec-wifi-lora32-v3.json": HELTEC.replace('"divider": 4.9', '"divider": NaN'),
+    "inf/heltec-wifi-lora32-v3.json": HELTEC.replace('"divider": 4.9', '"divider": 1e999'),
+    "deep.json": "[" * 100_000 + "]" * 100_000,
+}
 
 
 @pytest.mark.parametrize("args,words", BAD, ids=[" ".join(a)[:60] for a, _ in BAD])
@@ -39,6 +51,9 @@ def test_bad_input_is_one_line_exit_2_no_traceback(args, words, tmp_path, monkey
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):  # the registry and config of this test only
         monkeypatch.setenv(var, str(tmp_path / var))
     monkeypatch.delenv("CITYNODE_CONFIG", raising=False)
+    for name, text in FILES.items():
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text(text)
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     r = CliRunner().invoke(cli, args)
     assert r.exit_code == 2, (r.exit_code, r.output, r.exc_info)
