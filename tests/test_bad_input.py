@@ -36,6 +36,9 @@ BAD = [
     (["boards", "check", "{tmp}/nan/heltec-wifi-lora32-v3.json"], "NaN is not a JSON number"),
     (["boards", "check", "{tmp}/inf/heltec-wifi-lora32-v3.json"], "1e999 is too large a number"),
     (["boards", "check", "{tmp}/deep.json"], "not valid JSON: nested too deeply"),
+    # 14. emulator serve: no boards to serve (it served nothing, for ever)
+    (["emulator", "serve", "--count", "0"], "--count: 0: serve at least 1 board"),
+    (["emulator", "serve", "-n", "-1"], "--count: -1: serve at least 1 board"),
 ]
 
 HELTEC = (BOARDS_DIR / "heltec-wifi-lora32-v3.json").read_text()
@@ -46,6 +49,7 @@ FILES = {  # written into the test's folder before the command runs
 }
 
 
+@pytest.mark.timeout(60)  # refused at once: without the check some ran for ever (emulator serve) or for days
 @pytest.mark.parametrize("args,words", BAD, ids=[" ".join(a)[:60] for a, _ in BAD])
 def test_bad_input_is_one_line_exit_2_no_traceback(args, words, tmp_path, monkeypatch):
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):  # the registry and config of this test only
