@@ -39,6 +39,21 @@ BAD = [
     # 14. emulator serve: no boards to serve (it served nothing, for ever)
     (["emulator", "serve", "--count", "0"], "--count: 0: serve at least 1 board"),
     (["emulator", "serve", "-n", "-1"], "--count: -1: serve at least 1 board"),
+    # 2. text that the registry records and labels print: a control character or line break is refused up front
+    (
+        ["provision", "--app", "classair", "--site", "A\x01", "--location", "hall"],
+        "--site: control character '\\x01'",
+    ),
+    (
+        ["provision", "--app", "classair", "--site", "A", "--location", "x\ny"],
+        "--location: control character '\\n'",
+    ),
+    (
+        ["provision", "--app", "classair", "--site", "A", "--location", "hall", "--installer", "\x1b[2J"],
+        "--installer",
+    ),
+    (["fleet", "import", "{tmp}/nul.csv"], "line 2: location: control character '\\x00'"),
+    (["fleet", "import", "{tmp}/sep.csv", "--role", "classair"], "line 3: site: control character '\\u2028'"),
 ]
 
 HELTEC = (BOARDS_DIR / "heltec-wifi-lora32-v3.json").read_text()
@@ -46,6 +61,8 @@ FILES = {  # written into the test's folder before the command runs
     "nan/heltec-wifi-lora32-v3.json": HELTEC.replace('"divider": 4.9', '"divider": NaN'),
     "inf/heltec-wifi-lora32-v3.json": HELTEC.replace('"divider": 4.9', '"divider": 1e999'),
     "deep.json": "[" * 100_000 + "]" * 100_000,
+    "nul.csv": "dev_eui,role,site,location\n70B3D57ED0090001,classair,A,room\x001\n",
+    "sep.csv": "dev_eui;site\n70B3D57ED0090001;A\n70B3D57ED0090002;B\u2028C\n",
 }
 
 
@@ -55,6 +72,7 @@ def test_bad_input_is_one_line_exit_2_no_traceback(args, words, tmp_path, monkey
     for var in ("XDG_CONFIG_HOME", "XDG_DATA_HOME"):  # the registry and config of this test only
         monkeypatch.setenv(var, str(tmp_path / var))
     monkeypatch.delenv("CITYNODE_CONFIG", raising=False)
+    monkeypatch.setenv("CITYNODE_MASTER_KEY", bytes(range(32)).hex())  # a fleet that has its key already
     for name, text in FILES.items():
         (tmp_path / name).parent.mkdir(exist_ok=True)
         (tmp_path / name).write_text(text)
