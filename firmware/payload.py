@@ -243,9 +243,14 @@ def decode_downlink(role, port, data):
     s = _table(role).DOWN.get(port)
     if s is None:
         raise ValueError("FPort %d is not a %s downlink" % (port, role))
+    if not 0 < len(data) <= 242:  # the most a LoRaWAN frame carries
+        raise ValueError("downlink of %d bytes" % len(data))
     m = cbor.loads(data)
     if type(m) is not dict:
         raise ValueError("downlink is not a CBOR map")
+    for k in m:  # true, false, 3.0 equal 1, 0, 3 in a dict: refused, not taken for a setting
+        if type(k) is not int:
+            raise ValueError("downlink key %r is not an integer" % (k,))
     out = {}
     key = 0
     i = 0

@@ -349,20 +349,23 @@ function findMessage(fPort) {
   return msg;
 }
 function decodeFrame(bytes, fPort) {
-  var msg = findMessage(fPort), items = cborItems(bytes || []), data = {role: msg.role, message: msg.message}, warnings = [], i;
+  var msg = findMessage(fPort);
+  bytes = bytes || [];
+  if (!bytes.length) fail("the payload is empty (every citynode message has at least one byte)");
+  if (bytes.length > 242) fail(bytes.length + " bytes: no LoRaWAN frame carries more than 242 bytes");
+  var items = cborItems(bytes), data = {role: msg.role, message: msg.message}, warnings = [], i;
   if (msg.dir === "down") {
     if (items.length !== 1 || !isMap(items[0])) fail(msg.role + " " + msg.message + " is one CBOR map");
     var pairs = items[0].m, n = msg.fields.length;
     for (i = 0; i < pairs.length; i++) {
       var k = pairs[i][0];
-      if (!isInt(k)) warnings.push("non-integer key ignored");
-      else if (k < 0 || k >= n) warnings.push("unknown key " + k + " ignored");
+      // true, false, 3.0 are not the keys 1, 0, 3: refused, as the node and the fleet codec refuse them
+      if (!isInt(k)) fail(msg.role + " " + msg.message + ": a map key is not an integer");
+      if (k < 0 || k >= n) warnings.push("unknown key " + k + " ignored");
     }
     for (var key = 0; key < n; key++) {
       for (i = 0; i < pairs.length; i++) {
-        var kk = pairs[i][0];
-        var num = isInt(kk) ? kk : isFloat(kk) ? kk.f : typeof kk === "boolean" ? (kk ? 1 : 0) : null;
-        if (num === key) { decodeField(msg.fields[key], pairs[i][1], data, warnings, true); break; }
+        if (pairs[i][0] === key) { decodeField(msg.fields[key], pairs[i][1], data, warnings, true); break; }
       }
     }
     return {msg: msg, data: data, warnings: warnings};

@@ -22,6 +22,7 @@ from citynode.base import roles
 
 from fleet import vault as vault_mod
 from fleet.settings import Settings
+from fleet.text import check_line
 
 TTS_CSV_COLUMNS = (
     "id",
@@ -205,6 +206,11 @@ def parse_import(text: str, *, join_eui: str, role: str | None = None, site: str
         if len(rec) != len(cols):
             raise ExportError(f"line {lineno}: {len(rec)} fields, the header has {len(cols)}")
         raw = {c: v.strip() for c, v in zip(cols, rec, strict=True) if c in _IMPORTABLE and v.strip()}
+        for c, v in raw.items():
+            try:
+                check_line(v, c)  # refused before anything is recorded: labels and tables could not print it
+            except ValueError as e:
+                raise ExportError(f"line {lineno}: {e}") from None
         try:
             row = {
                 "dev_eui": vault_mod.parse_eui(raw.get("dev_eui", ""), "DevEUI"),

@@ -464,9 +464,20 @@ def _find(fport: int, role: str | None) -> Message:
     return msg
 
 
+MAX_FRM_BYTES = 242  # the most a LoRaWAN frame carries (EU868 DR5-7: N = 250 less FHDR and FPort)
+
+
+def _check_size(data: bytes) -> None:
+    if not data:
+        raise PayloadError("the payload is empty (every citynode message has at least one byte)")
+    if len(data) > MAX_FRM_BYTES:
+        raise PayloadError(f"{len(data)} bytes: no LoRaWAN frame carries more than {MAX_FRM_BYTES} bytes")
+
+
 def decode(fport: int, data: bytes, role: str | None = None) -> Decoded:
     """Decode a frame on any of our FPorts (uplink or downlink)."""
     msg = _find(fport, role)
+    _check_size(data)
     if msg.direction == "down":
         return Decoded(msg.role, msg.name, "down", fport, *_decode_down(msg, data))
     items = cbor_items(data)
@@ -496,9 +507,9 @@ def _decode_down(msg: Message, data: bytes) -> tuple[dict, list[str]]:
     warnings: list[str] = []
     m = items[0]
     for k in m:
-        if isinstance(k, bool) or not isinstance(k, int):
-            warnings.append("non-integer key ignored")
-        elif not 0 <= k < len(msg.fields):
+        if type(k) is not int:  # true, false, 3.0 equal 1, 0, 3 as dict keys: the node refuses them too
+            raise PayloadError(f"{msg.role} {msg.name}: map key {k!r} is not an integer")
+        if not 0 <= k < len(msg.fields):
             warnings.append(f"unknown key {k} ignored")
     for key, f in enumerate(msg.fields):
         if key in m:
@@ -511,6 +522,7 @@ def decode_downlink(role: str, fport: int, data: bytes) -> dict:
     msg = _find(fport, role)
     if msg.direction != "down":
         raise PayloadError(f"FPort {fport} is not a downlink port of {role}")
+    _check_size(data)
     return _decode_down(msg, data)[0]
 
 

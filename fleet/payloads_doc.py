@@ -42,7 +42,9 @@ if dl:
 - `fport(role, kind) -> int`, kind also `"config"` for the downlink port.
 - `decode_downlink(role, fport, data) -> dict`: only the keys present (a partial update); numbers in units, enums
   by name, booleans as bool, bit masks as int. Raises `ValueError` (one line) on a wrong port, malformed CBOR, a
-  wrong type, null, or a value outside its range: then apply nothing. Unknown keys (a newer schema) are ignored.
+  wrong type, null, a value outside its range, a map key that is not an integer (`true`, `false`, `3.0` are
+  not the keys 1, 0, 3), or an empty payload or one over 242 bytes: then apply nothing. Unknown integer keys (a
+  newer schema) are ignored. `citynode decode` and the JavaScript codec refuse the same frames.
   Suggested: `node.store.set("cfg." + k, v, durable=True)` for each setting so `node.setting(k)` sees it;
   `command`, `calibrate` and `frc_ppm` are one-shot actions, not settings.
 - The node imports `payload`, `cbor` and its own role's table only (`payload_<role>`, a few hundred bytes).

@@ -31,6 +31,8 @@ def serve_boards(
     """Serve `count` boards of `spec` until SIGINT/SIGTERM/SIGHUP; `on_ready(path, usb serial)` as each starts.
 
     Each board's flash is `flash_dir` (one board) or `flash_dir/board<i>` (default: a temporary directory)."""
+    if count < 1:
+        raise ValueError(f"count {count}: serve at least 1 board")
     bridges = []
     tmp = None
     if flash_dir is None:

@@ -397,3 +397,31 @@ def test_readme_size_table_matches_the_codec():
         f"| **{r['cbor']} B** | {r['worst']} B"
         in section.split("parking state change", 1)[1].split("\n", 1)[0]
     )
+
+
+# Issue #18: a map key that only compares equal to a setting's number (true == 1, false == 0, 3.0 == 3) was taken
+# for it (`a1f502` on FPort 15 rebooted a ClassAir node); an empty or oversized downlink read as "no settings".
+# Node and fleet codec both refuse them; a key that is an integer the schema does not know is still ignored.
+HOSTILE_DOWNLINKS = [
+    "a1f502",
+    "a1f400",
+    "a1f9420001",
+    "a1fb400800000000000001",
+    "",
+    "a11863" + "59ea60" + "00" * 60000,
+]
+
+
+def test_downlinks_with_lookalike_keys_empty_or_oversized_are_refused(mpy):
+    code = MPY_DOWNLINK.replace('line.split(" ")', '(line + " ").split(" ")[:3]')
+    out = run_lines(mpy, code, [f"classair 15 {h}" for h in HOSTILE_DOWNLINKS + ["a11863f5"]])
+    assert all(o.startswith("ERR ") for o in out[:-1]), out
+    assert out[-1] == "a0"  # an unknown integer key: ignored (a newer schema)
+    for h in HOSTILE_DOWNLINKS:
+        with pytest.raises(P.PayloadError):
+            P.decode_downlink("classair", 15, bytes.fromhex(h))
+    assert P.decode_downlink("classair", 15, bytes.fromhex("a11863f5")) == {}
+    with pytest.raises(P.PayloadError, match="empty"):
+        P.decode(10, b"")
+    with pytest.raises(P.PayloadError, match="more than 242 bytes"):
+        P.decode(10, bytes.fromhex("1904670e2801") + bytes(237))

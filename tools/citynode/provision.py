@@ -44,6 +44,7 @@ from fleet import role_settings
 from fleet import vault as vault_mod
 from fleet.registry import Registry, RegistryError
 from fleet.settings import Settings
+from fleet.text import check_line
 
 CONFIG = "config.json"
 CONFIG_TMP = "config.json.tmp"
@@ -244,7 +245,10 @@ def check_request(req: Request, reg: Registry) -> tuple[dict | None, Request]:
         v = getattr(req, name)
         if v is None or not str(v).strip():
             raise ProvisionError(f"--{name} is missing: say where the node is installed")
-        setattr(req, name, str(v).strip())
+        try:
+            setattr(req, name, check_line(str(v).strip(), f"--{name}"))
+        except ValueError as e:
+            raise ProvisionError(str(e)) from None
     if (req.lat is None) != (req.lon is None):
         raise ProvisionError("give both --lat and --lon, or neither")
     if req.lat is not None and not (-90 <= req.lat <= 90 and -180 <= req.lon <= 180):

@@ -9,6 +9,7 @@ cannot drive, a pin used twice (radio and LED, two LEDs, ...), a sensor on a bus
 from __future__ import annotations
 
 import json
+import math
 import re
 from functools import cache
 from pathlib import Path
@@ -340,6 +341,22 @@ def _check_flash(data: dict, source: str):
             )
 
 
+class _NotJSON(ValueError):
+    pass
+
+
+def _not_json(name: str):
+    """NaN, Infinity, -Infinity: Python's json reads them, JSON (and the node's json) does not."""
+    raise _NotJSON(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    v = float(text)
+    if not math.isfinite(v):
+        raise _NotJSON(f"{text} is too large a number")
+    return v
+
+
 def load_file(path: Path) -> dict:
     try:
         text = Path(path).read_text()
@@ -348,9 +365,13 @@ def load_file(path: Path) -> dict:
     except (OSError, UnicodeDecodeError) as e:
         raise BoardError(f"{path}: cannot read: {e}") from None
     try:
-        data = json.loads(text)
+        data = json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except json.JSONDecodeError as e:
         raise BoardError(f"{path}: not valid JSON: line {e.lineno} column {e.colno}: {e.msg}") from None
+    except _NotJSON as e:
+        raise BoardError(f"{path}: not valid JSON: {e} (the node could not read the file)") from None
+    except RecursionError:
+        raise BoardError(f"{path}: not valid JSON: nested too deeply") from None
     if not isinstance(data, dict):
         raise BoardError(f"{path}: field (top level): must be a JSON object")
     return validate(data, str(path))

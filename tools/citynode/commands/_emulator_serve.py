@@ -58,6 +58,8 @@ def cli(board, app, flash_dir, serial_number, link, max_sleep, unplug_after_byte
     from citynode.base import boards
     from hil.serve import serve_boards
 
+    if count < 1:  # 0 or less served nothing, for ever
+        raise UserError(f"--count: {count}: serve at least 1 board")
     try:
         spec = boards.load(board)
     except boards.BoardError as e:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import math
+import os
 import sys
 
 import click
@@ -80,6 +82,9 @@ def cli(
     from hil.worlds import role_world
 
     config = _config(app, config_items)
+    _check_length(hours, days)
+    for opt, path in (("--events", events_path), ("--plot", plot_path)):
+        _check_output(opt, path)
     # The role's world module (hil/worlds/<role>.py) says what a run is without options.
     world = role_world(app)
     scenario = scenario or world.default_scenario
@@ -131,6 +136,33 @@ def _printer(board, view, as_json: bool):
             click.echo(f"node halted: {ev.get('reason')}\n{ev.get('detail', '')}", err=True)
 
     return show
+
+
+MAX_DAYS = 366  # a year of virtual time, leap day included: the longest run emulate takes
+
+
+def _check_length(hours, days):
+    """--hours/--days: finite, not negative, together more than nothing and at most MAX_DAYS; one line before
+    the run starts."""
+    for opt, v in (("--hours", hours), ("--days", days)):
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise UserError(f"{opt}: {v} is not a length of time (a number of at least 0)")
+    if hours is None and days is None:
+        return
+    total_h = (hours or 0) + 24 * (days or 0)
+    if total_h <= 0:
+        raise UserError("--hours/--days: the run must last more than 0 hours")
+    if total_h > MAX_DAYS * 24:
+        raise UserError(f"--hours/--days: {total_h:g} hours is more than {MAX_DAYS} days, the longest run")
+
+
+def _check_output(opt, path):
+    """--events/--plot: the folder the file goes in must exist, checked before the run, not after it."""
+    if path is None:
+        return
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UserError(f"{opt}: no such folder {folder!r} for {path}")
 
 
 def _print_summary(res, radio, as_json: bool):

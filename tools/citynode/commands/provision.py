@@ -101,6 +101,13 @@ def cli(
         settings=_settings_pairs(set_),
         ignore_heap=ignore_heap,
     )
+    from fleet.text import check_line
+
+    for name, v in (("--site", site), ("--location", location), ("--installer", installer)):
+        try:
+            check_line(v or "", name)  # before anything is recorded: a label could not print it
+        except ValueError as e:
+            raise UserError(str(e)) from None
     if not replace and not (site and str(site).strip()):
         raise UserError("--site is missing: say where the node is installed")
     check_fit(board, req)  # a role that does not fit the board named: refused before the registry or the port
