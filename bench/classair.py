@@ -11,6 +11,7 @@ import re
 import tempfile
 import time
 
+from bench import Spread
 from hil import heap, school_week
 from hil.emulator import EmulatedBoard
 from hil.network import attach_network
@@ -167,13 +168,16 @@ def school_week_boards():
 
 
 def run():
-    wall, problems, periodic = school_day()
+    days = [school_day() for _ in range(5)]
+    wall = Spread(tuple(sorted(d[0] for d in days)))
+    problems = [p for d in days for p in d[1]]
+    periodic = [n for d in days for n in d[2]]
     rows = [
         (
             "one school day: 97 wakes, join, every uplink verified and decoded",
-            f"{wall:.2f} s" + (f" ({problems[0]}{' ...' if len(problems) > 1 else ''})" if problems else ""),
+            wall.fmt() + (f" ({problems[0]}{' ...' if len(problems) > 1 else ''})" if problems else ""),
             "<= 2 s",
-            wall <= 2.0 and not problems,
+            wall.max <= 2.0 and not problems,
         ),
         (
             "ClassAir periodic uplink",

@@ -18,6 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import Spread, spread
+
 MASTER = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 
 
@@ -46,10 +48,6 @@ def _cli(env, *args) -> float:
     return time.perf_counter() - t0
 
 
-def _best(fn, n=3) -> float:
-    return min(fn() for _ in range(n))
-
-
 def _seed(db: Path, n: int):
     from fleet import vault
     from fleet.registry import Registry
@@ -74,7 +72,7 @@ def _seed(db: Path, n: int):
         )
 
 
-def _provision(d: Path, env: dict) -> float:
+def _provision(d: Path, env: dict) -> Spread:
     from citynode.build import build
 
     from hil.serial_bridge import SerialBridge
@@ -87,7 +85,7 @@ def _provision(d: Path, env: dict) -> float:
         shutil.copyfile(bundle.out / rel, dst)
     (flash / "fw" / "active").write_text("a")
     times = []
-    for i in range(3):
+    for i in range(5):
         (flash / "config.json").unlink(missing_ok=True)
         with SerialBridge("heltec-wifi-lora32-v3", "classair", flash, register=False) as b:
             b.eb.unique_id = bytes.fromhex(f"f412fa4a00{i:02x}")  # a new board each time: a full provisioning
@@ -105,7 +103,7 @@ def _provision(d: Path, env: dict) -> float:
                     f"room {i}",
                 )
             )
-    return min(times)
+    return Spread(tuple(sorted(times)))
 
 
 def run():
@@ -114,22 +112,22 @@ def run():
         d = Path(tmp)
         env = _env(d)
         _seed(d / "fleet.db", 10_000)
-        t_list = _best(lambda: _cli(env, "fleet", "list"))
-        t_export = _best(
+        t_list = spread(lambda: _cli(env, "fleet", "list"))
+        t_export = spread(
             lambda: _cli(env, "fleet", "export", "--format", "tts-csv", "-o", str(d / "tts.csv"))
         )
-        rows.append(("fleet list, 10,000 devices (CLI process)", f"{t_list:.2f} s", "<= 1 s", t_list <= 1.0))
+        rows.append(("fleet list, 10,000 devices (CLI process)", t_list.fmt(), "<= 1 s", t_list.max <= 1.0))
         rows.append(
             (
                 "fleet export tts-csv, 10,000 devices, keys opened",
-                f"{t_export:.2f} s",
+                t_export.fmt(),
                 "<= 1 s",
-                t_export <= 1.0,
+                t_export.max <= 1.0,
             )
         )
 
         csv_text = "dev_eui,role,site,location\n" + "".join(
-            f"70B3D57F{i:08X},bin,beach,bin {i}\n" for i in range(1000)
+            f"70B3D57F{i:08X},classair,beach,room {i}\n" for i in range(1000)
         )
         (d / "batch.csv").write_text(csv_text)
 
@@ -137,9 +135,9 @@ def run():
             db = d / f"imp-{time.perf_counter_ns()}.db"
             return _cli(dict(env, CITYNODE_DB=str(db)), "fleet", "import", str(d / "batch.csv"))
 
-        t_import = _best(one_import)
+        t_import = spread(one_import)
         rows.append(
-            ("fleet import, 1,000 devices (fresh keys)", f"{t_import:.2f} s", "<= 3 s", t_import <= 3.0)
+            ("fleet import, 1,000 devices (fresh keys)", t_import.fmt(), "<= 3 s", t_import.max <= 3.0)
         )
         pd = d / "prov"
         pd.mkdir()
@@ -147,9 +145,9 @@ def run():
         rows.append(
             (
                 "provision one node end to end (emulated serial board)",
-                f"{t_prov:.2f} s",
+                t_prov.fmt(),
                 "<= 3 s",
-                t_prov <= 3.0,
+                t_prov.max <= 3.0,
             )
         )
     return rows

@@ -1,17 +1,20 @@
-"""Network side figures: how fast the network server and radio path model take uplinks (the 1,300-node day
-needs 1,300 x 96 = 124,800 of them), and time on air against the worked values of Semtech AN1200.13."""
+"""Network side figures: a day of the 1,300-node fleet's uplinks (1,300 x 96 = 124,800) through the network server
+and radio path model, measured whole (not computed from a rate) and run DAYS times; the rate is each day's; and time
+on air against the worked values of Semtech AN1200.13."""
 
 import tempfile
 import time
 from pathlib import Path
 
+from bench import Spread, spread
 from fleet.lorawan import crypto, frames
 from fleet.lorawan.airtime import WORKED, time_on_air_us
 from fleet.lorawan.pathmodel import PathModel
 from fleet.lorawan.server import NetworkServer
 
 NODES = 1300
-ROUNDS = 8
+ROUNDS = 96  # a day at one uplink per 15 minutes: measured whole, not computed from a rate
+DAYS = 3  # the day is run this many times, on a fresh server each time
 T0 = 1_788_739_200_000_000
 
 
@@ -36,14 +39,15 @@ def _fleet():
     return ns, devs
 
 
-def run():
+def _day(rounds: int = ROUNDS):
+    """(seconds, uplinks, server) for one day of the fleet's uplinks through a fresh server and path model."""
     ns, devs = _fleet()
     path = PathModel(seed=0)
     # one uplink per node per round, spread over 15 minutes as a fleet's are; frames built beforehand (node side)
     spacing = 900_000_000 // NODES
     work = []
     t = T0
-    for r in range(ROUNDS):
+    for r in range(rounds):
         for addr, nwk, app, pos in devs:
             t += spacing
             phy = frames.DataFrame(
@@ -58,24 +62,54 @@ def run():
         else:
             ns.inspect(phy)
     dt = time.perf_counter() - t0
-    rate = len(work) / dt
     delivered = sum(len(d["uplinks"]) for d in ns.devices.values())
     assert ns.counters["rejected"] == 0 and delivered > 0.9 * len(work)
-    with tempfile.TemporaryDirectory() as d:
-        t0 = time.perf_counter()
-        ns.save(Path(d) / "ns.json")
-        save_s = time.perf_counter() - t0
+    return dt, len(work), ns
+
+
+def run():
+    days, rates = [], []
+    for _ in range(DAYS):
+        dt, n, ns = _day()
+        days.append(dt)
+        rates.append(n / dt)
+    day, rate = Spread(tuple(sorted(days))), Spread(tuple(sorted(rates)))
+    _, _, ns8 = _day(8)  # the state file figure as it has been measured: 8 uplinks a device
+
+    def saver(server):
+        def save():
+            with tempfile.TemporaryDirectory() as d:
+                server.save(Path(d) / "ns.json")
+
+        return save
+
+    save_s, save_day = spread(saver(ns8), 5), spread(saver(ns), 3)
     toa_ok = sum(abs(time_on_air_us(pl, sf) / 1000 - ms) < 1e-6 for pl, sf, ms in WORKED)
-    day_s = NODES * 96 / rate
     return [
-        ("network server + path model, uplinks per second", f"{rate:,.0f}/s", ">= 4,200/s", rate >= 4200),
         (
-            "1,300 nodes x 96 uplinks (a day), network side",
-            f"{day_s:.1f} s",
-            "<= 30 s (1/10 of 5 min)",
-            day_s <= 30,
+            f"network server + path model, uplinks per second (over each day of {NODES * ROUNDS:,})",
+            rate.fmt("/s", 0),
+            ">= 4,200/s",
+            rate.min >= 4200,
         ),
-        ("state file of 1,300 devices, atomic save", f"{save_s * 1000:.0f} ms", "<= 500 ms", save_s <= 0.5),
+        (
+            f"{NODES:,} nodes x {ROUNDS} uplinks (a day), network side, measured whole",
+            day.fmt(),
+            "<= 30 s (1/10 of 5 min)",
+            day.max <= 30,
+        ),
+        (
+            "state file of 1,300 devices (8 uplinks each), atomic save",
+            save_s.fmt("ms", 0, 1000),
+            "<= 500 ms",
+            save_s.max <= 0.5,
+        ),
+        (
+            "the same after the whole day (96 uplinks each kept)",
+            save_day.fmt("ms", 0, 1000),
+            "(information)",
+            True,
+        ),
         (
             "time on air, AN1200.13 worked values",
             f"{toa_ok}/{len(WORKED)} exact",

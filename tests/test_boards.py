@@ -276,6 +276,13 @@ def test_cli_show_unknown_board():
     assert r.exit_code == 2 and r.output.startswith("citynode: error: unknown board 'nope'")
 
 
+def test_schema_is_a_valid_draft_2020_12_schema():
+    # Checked here rather than on every board load (boards._validator): it cost each command 25-30 ms of start-up.
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(json.loads((BOARDS_DIR / "schema.json").read_text()))
+
+
 def test_docs_explain_every_schema_field():
     doc = (ROOT / "docs" / "boards.md").read_text()
     schema = json.loads((BOARDS_DIR / "schema.json").read_text())
