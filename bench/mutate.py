@@ -55,7 +55,15 @@ TARGETS: dict[str, Target] = {
     "crypto": Target("firmware/lorawan/crypto.py", ("tests/test_mac.py", "tests/test_netserver.py")),
     "payload": Target("firmware/payload.py", ("tests/test_payload.py",)),
     "cbor": Target("firmware/cbor.py", ("tests/test_cbor.py", "tests/test_payload.py")),
-    "classair": Target("firmware/apps/classair/wake.py", ("tests/test_classair.py", "tests/test_roles.py")),
+    "classair": Target(  # the light's level and the message; the net and S8 tests read the uplinks' values
+        "firmware/apps/classair/wake.py",
+        (
+            "tests/test_classair.py",
+            "tests/test_classair_net.py",
+            "tests/test_classair_s8.py",
+            "tests/test_roles.py",
+        ),
+    ),
     "deploy": Target(  # the plan: what to send, copy, keep, and which slot
         "tools/citynode/deploy.py",
         ("tests/test_deploy.py",),
