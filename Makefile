@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench lint clean
+.PHONY: setup demo test bench mutate lint clean
 
 setup: $(STAMP)
 
@@ -24,6 +24,10 @@ test: $(STAMP) lint
 
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench
+
+# Mutation testing of the costly modules (bench/mutate.py): a sample per module, survivors listed. Not in `test`.
+mutate: $(STAMP)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python -m bench.mutate $(MUTATE_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
