@@ -5,18 +5,13 @@ light on through every red hour, no watchdog reset, every wake counted as one), 
 from __future__ import annotations
 
 import pytest
+from citynode.base import boards
 from citynode.base.paths import FIRMWARE_DIR
 
 from hil import school_week
 from hil.testing import firmware_with
 
-BOARDS = [
-    "heltec-wifi-lora32-v3",
-    "lilygo-t3-s3-sx1262",
-    "ttgo-lora32-v21",
-    "rpi-pico-sx1262-hat",
-    "nucleo-wl55jc",
-]
+BOARDS = [b["id"] for b in boards.load_all()]  # every board file: the figure is for all of them
 
 
 @pytest.mark.parametrize("board_id", BOARDS)
